@@ -56,6 +56,9 @@ class Validators:
     last_modified: str | None = None
     # For the `page` kind: a hash of the watched part of the page as last seen.
     fingerprint: str | None = None
+    # For the `page` kind: the watched text itself (capped), so that the next change can be
+    # summarised as "what is new"; without it the summary is the start of the new text.
+    snapshot: str | None = None
 
 
 @dataclass

@@ -1,0 +1,104 @@
+"""Fetch many sources at once; every source ends as an Outcome, whatever it does."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable
+
+from scrapers.base import Outcome, SourceSpec, Validators
+from scrapers.errors import SourceError, one_line
+from scrapers.http import HttpSession, HttpSettings, open_session
+from scrapers.kinds import KINDS, RUNNERS
+
+__all__ = ["collect", "collect_async"]
+
+
+def _check(spec: SourceSpec) -> None:
+    info = KINDS.get(spec.kind)
+    if info is None:
+        known = ", ".join(sorted(KINDS))
+        raise SourceError(f"unknown kind '{spec.kind}' (known kinds: {known})")
+    unknown = sorted(set(spec.options) - set(info.options))
+    if unknown:
+        allowed = ", ".join(sorted(info.options)) or "none"
+        raise SourceError(
+            f"unknown option(s) {', '.join(unknown)} for kind {spec.kind} (allowed: {allowed})"
+        )
+    if info.needs_url and not spec.url:
+        raise SourceError(f"kind {spec.kind} needs a url")
+
+
+async def _run_one(spec: SourceSpec, validators: Validators, session: HttpSession) -> Outcome:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    deadline = session.settings.source_deadline
+    try:
+        _check(spec)
+        async with asyncio.timeout(deadline):
+            outcome = await RUNNERS[spec.kind](spec, validators, session)
+    except SourceError as exc:
+        outcome = Outcome(
+            source=spec.name,
+            state="failed",
+            reason=exc.reason,
+            validators=validators,
+            http_status=exc.http_status,
+            retry_after=exc.retry_after,
+        )
+    except TimeoutError:
+        outcome = Outcome(
+            source=spec.name,
+            state="failed",
+            reason=f"source took longer than {deadline:g} s in all",
+            validators=validators,
+        )
+    except Exception as exc:  # a bug of ours must not cost the other sources their run
+        outcome = Outcome(
+            source=spec.name,
+            state="failed",
+            reason=one_line(f"internal error: {type(exc).__name__}: {exc}"),
+            validators=validators,
+        )
+    outcome.elapsed = loop.time() - started
+    return outcome
+
+
+async def collect_async(
+    specs: list[SourceSpec],
+    validators: dict[str, Validators],
+    settings: HttpSettings | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """`collect` for callers that already run an event loop."""
+    async with open_session(settings or HttpSettings()) as session:
+        tasks = [
+            asyncio.create_task(_run_one(spec, validators.get(spec.name, Validators()), session))
+            for spec in specs
+        ]
+        if on_outcome is not None:
+            for finished in asyncio.as_completed(tasks):
+                on_outcome(await finished)
+        return list(await asyncio.gather(*tasks))
+
+
+def collect(
+    specs: list[SourceSpec],
+    validators: dict[str, Validators],
+    settings: HttpSettings | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Fetch all sources concurrently; outcomes come back in the order of `specs`.
+
+    `validators` maps a source name to what was stored after its last fetch (missing = none).
+    `on_outcome` is called as each source finishes (for a progress display). A source's failure
+    never raises: it becomes `Outcome(state="failed", reason=...)`.
+    """
+    coroutine = collect_async(specs, validators, settings, on_outcome)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    # Called from inside an event loop (e.g. a notebook): run ours on a thread of its own.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
