@@ -1,0 +1,58 @@
+"""Dates: parsing user input, today's date, and the Persian (Jalali) calendar beside ISO dates."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime
+
+from tracker.errors import UsageError
+
+
+def parse_date(value: str, what: str = "date") -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise UsageError(f"{what} must be YYYY-MM-DD, got {value!r}") from exc
+
+
+def today() -> date:
+    """Today in UTC; TRACKER_TODAY replays another day (tests, re-running an old report)."""
+    raw = os.environ.get("TRACKER_TODAY")
+    if raw:
+        return parse_date(raw, "TRACKER_TODAY")
+    return datetime.now(UTC).date()
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as stored in the database."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def to_naive_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def jalali(d: date) -> str:
+    import jdatetime
+
+    j = jdatetime.date.fromgregorian(date=d)
+    return f"{j.year:04d}-{j.month:02d}-{j.day:02d}"
+
+
+def with_jalali(d: date | None) -> str:
+    if d is None:
+        return "—"
+    return f"{d.isoformat()} ({jalali(d)} ش)"
+
+
+def days_ago(d: date | None, now: date) -> str:
+    if d is None:
+        return "—"
+    n = (now - d).days
+    if n == 0:
+        return "today"
+    if n < 0:
+        return f"in {-n} days"
+    return "1 day ago" if n == 1 else f"{n} days ago"

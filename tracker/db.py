@@ -1,0 +1,319 @@
+"""The one place that opens databases.
+
+SQLite gets WAL, foreign keys, a busy timeout and real transactions (pysqlite's own implicit
+transactions do not cover DDL, which would let a crash leave a half-created schema). Any other
+SQLAlchemy URL (PostgreSQL) is used as given. The schema is versioned in `tracker_meta`; an older
+database is upgraded in place, a database that is not ours is refused without being touched.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session, SQLModel
+
+from tracker import models
+from tracker.errors import EnvironmentProblem, UsageError
+
+APP_ID = "tracker"
+SCHEMA_VERSION = 2
+DEFAULT_DB = "commitments.db"
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def busy_timeout_ms() -> int:
+    raw = os.environ.get("TRACKER_BUSY_TIMEOUT_MS", "15000")
+    try:
+        return max(0, int(raw))
+    except ValueError as exc:
+        raise UsageError(f"TRACKER_BUSY_TIMEOUT_MS must be an integer, got {raw!r}") from exc
+
+
+def resolve_url(db: str | None) -> str:
+    """`--db`, else TRACKER_DB, else ./commitments.db. A plain path becomes a SQLite URL."""
+    value = db or os.environ.get("TRACKER_DB") or DEFAULT_DB
+    if "://" in value:
+        return value
+    return "sqlite:///" + str(Path(value).expanduser().absolute())
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***, for every message a person may see."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def sqlite_path(url: str) -> Path | None:
+    if not url.startswith("sqlite"):
+        return None
+    path = sa.engine.make_url(url).database
+    if not path or path == ":memory:":
+        return None
+    return Path(path)
+
+
+@dataclass
+class Database:
+    url: str
+    engine: Engine
+    write_engine: Engine
+    created: bool = False
+    upgraded_from: int | None = None
+
+    @property
+    def display(self) -> str:
+        path = sqlite_path(self.url)
+        return str(path) if path else redact(self.url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading; it never takes the write lock, so it runs during a refresh."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One transaction that commits at the end or rolls back entirely on any error."""
+        with Session(self.write_engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _inspect_sqlite_file(path: Path) -> int | None:
+    """Schema version of an existing file, None for a new/empty one. Opens it read-only."""
+    if not path.exists():
+        if not path.parent.exists():
+            raise EnvironmentProblem(f"cannot create database {path}: directory does not exist")
+        if not os.access(path.parent, os.W_OK):
+            raise EnvironmentProblem(f"cannot create database {path}: directory is not writable")
+        return None
+    if path.is_dir():
+        raise EnvironmentProblem(f"database path {path} is a directory")
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot read database {path}: {exc.strerror}") from exc
+    if header == b"":
+        return None
+    if header != SQLITE_HEADER:
+        raise EnvironmentProblem(f"{path} is not a SQLite database; left untouched")
+    if not _size_matches_header(path):
+        raise EnvironmentProblem(f"{path} is truncated or damaged; left untouched")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=busy_timeout_ms() / 1000)
+        try:
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if not tables:
+                return None
+            if "tracker_meta" not in tables:
+                raise EnvironmentProblem(
+                    f"{path} is a SQLite database but not a tracker database; left untouched"
+                )
+            meta = dict(conn.execute("SELECT key, value FROM tracker_meta").fetchall())
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise EnvironmentProblem(
+            f"{path} is not a usable database ({exc}); left untouched"
+        ) from exc
+    return _version_from_meta(meta, str(path))
+
+
+def _size_matches_header(path: Path) -> bool:
+    """The header's page size × page count must fit in the file (a cheap truncation check)."""
+    with path.open("rb") as handle:
+        header = handle.read(100)
+    if len(header) < 100:
+        return False
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    if page_size < 512 or page_size & (page_size - 1):
+        return False
+    pages = int.from_bytes(header[28:32], "big")
+    # The in-header size is only valid when the change counter matches "version-valid-for".
+    if header[24:28] != header[92:96] or pages == 0:
+        return path.stat().st_size % page_size == 0
+    return path.stat().st_size >= pages * page_size
+
+
+def _version_from_meta(meta: dict[str, str], where: str) -> int:
+    if meta.get("app") != APP_ID:
+        raise EnvironmentProblem(f"{where} is not a tracker database; left untouched")
+    try:
+        version = int(meta.get("schema_version", ""))
+    except ValueError as exc:
+        raise EnvironmentProblem(
+            f"{where} has an unreadable schema version; left untouched"
+        ) from exc
+    if version > SCHEMA_VERSION:
+        raise EnvironmentProblem(
+            f"{where} was written by a newer tracker (schema {version}, this one knows "
+            f"{SCHEMA_VERSION}); upgrade tracker"
+        )
+    return version
+
+
+def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
+    timeout = busy_timeout_ms()
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, see module docstring
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {timeout}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A writer takes the lock up front: upgrading a read transaction to a write one fails
+        # at once with SQLITE_BUSY in WAL mode, whatever the busy timeout.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _make_engines(url: str) -> tuple[Engine, Engine]:
+    try:
+        if url.startswith("sqlite"):
+            kwargs: dict[str, object] = {"connect_args": {"timeout": busy_timeout_ms() / 1000}}
+            read = sa.create_engine(url, **kwargs)
+            write = sa.create_engine(url, **kwargs)
+            _configure_sqlite(read, immediate=False)
+            _configure_sqlite(write, immediate=True)
+            return read, write
+        engine = sa.create_engine(url, pool_pre_ping=True)
+        return engine, engine
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise UsageError(f"cannot use database URL {redact(url)}: {exc}") from exc
+
+
+Seeder = Callable[[Session], None]
+
+
+def open_database(db: str | None = None, *, seed: Seeder | None = None) -> Database:
+    """Open (creating, seeding or upgrading as needed) the tracker database."""
+    url = resolve_url(db)
+    path = sqlite_path(url)
+    version = _inspect_sqlite_file(path) if path is not None else None
+    read, write = _make_engines(url)
+    database = Database(url=url, engine=read, write_engine=write)
+    try:
+        if path is None:
+            version = _server_version(read, url)
+        if version is None:
+            _create(database, seed)
+            database.created = True
+        elif version < SCHEMA_VERSION:
+            _upgrade(database, version)
+            database.upgraded_from = version
+    except sa.exc.OperationalError as exc:
+        database.dispose()
+        raise EnvironmentProblem(describe_operational_error(exc, database.display)) from exc
+    return database
+
+
+def describe_operational_error(exc: BaseException, where: str) -> str:
+    text = str(getattr(exc, "orig", exc)) or type(exc).__name__
+    if "locked" in text or "busy" in text:
+        return f"database {where} is locked by another process; try again shortly"
+    if "readonly" in text or "read-only" in text:
+        return f"database {where} is read-only"
+    return f"database {where}: {redact(text.splitlines()[0])}"
+
+
+def _server_version(engine: Engine, url: str) -> int | None:
+    """For server databases: None when empty, the version when ours, an error otherwise."""
+    try:
+        with engine.connect() as conn:
+            names = set(sa.inspect(conn).get_table_names())
+            if not names:
+                return None
+            if "tracker_meta" not in names:
+                raise EnvironmentProblem(
+                    f"{redact(url)} holds tables but is not a tracker database; left untouched"
+                )
+            meta = dict(conn.execute(sa.text("SELECT key, value FROM tracker_meta")).all())
+    except sa.exc.OperationalError as exc:
+        raise EnvironmentProblem(f"cannot connect to {redact(url)}: {_first_line(exc)}") from exc
+    return _version_from_meta({str(k): str(v) for k, v in meta.items()}, redact(url))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", exc)).strip().splitlines()
+    return redact(text[0]) if text else type(exc).__name__
+
+
+def _create(database: Database, seed: Seeder | None) -> None:
+    # Schema, meta rows and the seed catalog in one transaction: all or nothing.
+    with database.write() as session:
+        SQLModel.metadata.create_all(session.connection())
+        session.add(models.Meta(key="app", value=APP_ID))
+        session.add(models.Meta(key="schema_version", value=str(SCHEMA_VERSION)))
+        session.flush()
+        if seed is not None:
+            seed(session)
+
+
+# Each step upgrades from version N-1 to N inside the same transaction as the version bump.
+def _upgrade_to_2(conn: Connection) -> None:
+    # Version 2 added source health, fetch runs, syndication mentions, sent notifications,
+    # cancellation evidence and optimistic-locking revisions.
+    new_tables = [
+        SQLModel.metadata.tables[name]
+        for name in ("mention", "source_health", "fetch_run", "notification")
+    ]
+    SQLModel.metadata.create_all(conn, tables=new_tables)
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("evidence")}
+    if "cancels" not in columns:
+        conn.exec_driver_sql(
+            "ALTER TABLE evidence ADD COLUMN cancels BOOLEAN NOT NULL DEFAULT FALSE"
+        )
+    if "revision" not in columns:
+        conn.exec_driver_sql("ALTER TABLE evidence ADD COLUMN revision INTEGER NOT NULL DEFAULT 0")
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("commitment")}
+    if "revision" not in columns:
+        conn.exec_driver_sql(
+            "ALTER TABLE commitment ADD COLUMN revision INTEGER NOT NULL DEFAULT 0"
+        )
+    for index in SQLModel.metadata.tables["evidence"].indexes:
+        index.create(conn, checkfirst=True)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _upgrade_to_2}
+
+
+def _upgrade(database: Database, version: int) -> None:
+    with database.write() as session:
+        conn = session.connection()
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[target](conn)
+        conn.execute(
+            sa.text("UPDATE tracker_meta SET value = :v WHERE key = 'schema_version'"),
+            {"v": str(SCHEMA_VERSION)},
+        )
