@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+# Read before the clean_env fixture removes TRACKER_* variables from the environment.
+PG_URL = os.environ.get("TRACKER_TEST_PG_URL")
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -29,6 +31,50 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "commitments.db"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on the test server, dropped afterwards."""
+    if not PG_URL:
+        pytest.skip("TRACKER_TEST_PG_URL is not set (no PostgreSQL server for this run)")
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"tracker_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield str(
+            sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The database under test, on each backend; TRACKER_DB points at it."""
+    url = str(db_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    monkeypatch.setenv("TRACKER_DB", url)
+    return url
+
+
+def query(db: str, sql: str, params: dict[str, object] | None = None) -> list[tuple]:  # type: ignore[type-arg]
+    """Read the database under test directly, whatever its backend."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db if "://" in db else f"sqlite:///{db}")
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(sa.text(sql), params or {})
+            return [tuple(r) for r in result] if result.returns_rows else []
+    finally:
+        engine.dispose()
 
 
 @dataclass
@@ -56,9 +102,8 @@ def run_cli(
 
 
 @pytest.fixture
-def cli(db_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Call the CLI in-process (fast) against the temp database; returns (code, stdout, stderr)."""
-    monkeypatch.setenv("TRACKER_DB", str(db_path))
+def cli(db: str):  # type: ignore[no-untyped-def]
+    """Call the CLI in-process (fast) against the database under test; returns a Result."""
 
     def invoke(*args: str) -> Result:
         import io

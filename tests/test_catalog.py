@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,16 @@ import pytest
 from tracker.catalog import builtin_catalog, read_catalog, read_catalog_text
 from tracker.errors import UsageError
 
-from .conftest import DATA
+from .conftest import DATA, query
 
 OTHER = DATA / "other_catalog.toml"
 
 
-def counts(db: Path) -> dict[str, int]:
-    with sqlite3.connect(db) as conn:
-        return {
-            t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-            for t in ("agreement", "commitment", "milestone", "evidence")
-        }
+def counts(db: str) -> dict[str, int]:
+    return {
+        t: query(db, f"SELECT COUNT(*) FROM {t}")[0][0]
+        for t in ("agreement", "commitment", "milestone", "evidence")
+    }
 
 
 def test_builtin_catalog_reads() -> None:
@@ -32,20 +30,20 @@ def test_builtin_catalog_reads() -> None:
     assert len(agreement.commitments) == 8
 
 
-def test_load_second_catalog_is_idempotent(cli, db_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_load_second_catalog_is_idempotent(cli, db: str) -> None:  # type: ignore[no-untyped-def]
     cli("status")
-    before = counts(db_path)
+    before = counts(db)
     r = cli("catalog", "load", str(OTHER))
     assert r.code == 0, r.err
     assert "2 commitment(s) added" in r.out
-    after = counts(db_path)
+    after = counts(db)
     assert after["agreement"] == before["agreement"] + 1
     assert after["commitment"] == before["commitment"] + 2
     assert after["milestone"] == before["milestone"] + 6
     assert after["evidence"] == before["evidence"] + 1
     r = cli("catalog", "load", str(OTHER))
     assert "0 commitment(s) added, 2 updated, 0 curated evidence added" in r.out
-    assert counts(db_path) == after
+    assert counts(db) == after
     data = json.loads(cli("status", "--json", "--agreement", "caspian-ferry-2024").out)
     by_slug = {c["slug"]: c for c in data["commitments"]}
     assert set(by_slug) == {"aktau-alat-ferry", "joint-container-terminal"}
@@ -54,7 +52,7 @@ def test_load_second_catalog_is_idempotent(cli, db_path: Path) -> None:  # type:
 
 
 def test_reload_updates_texts_and_rules_but_never_deletes_evidence(
-    cli, db_path: Path, tmp_path: Path
+    cli, db: str, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     cli("catalog", "load", str(OTHER))
     cli(
@@ -81,16 +79,15 @@ def test_reload_updates_texts_and_rules_but_never_deletes_evidence(
         + text.split("[[agreement.commitment]]")[2]
     )
     changed.write_text(text, encoding="utf-8")
-    before = counts(db_path)
+    before = counts(db)
     r = cli("catalog", "load", str(changed))
     assert r.code == 0, r.err
-    assert counts(db_path) == before
-    with sqlite3.connect(db_path) as conn:
-        title, rules = conn.execute(
-            "SELECT title, rules FROM commitment WHERE slug='aktau-alat-ferry'"
-        ).fetchone()
+    assert counts(db) == before
+    ((title, rules),) = query(
+        db, "SELECT title, rules FROM commitment WHERE slug='aktau-alat-ferry'"
+    )
     assert title == "Aktau–Alat ferry (renamed)"
-    assert "ro-ro" in rules
+    assert "ro-ro" in str(rules)
     export = json.loads(cli("export").out)
     ferry = next(c for c in export["commitments"] if c["slug"] == "aktau-alat-ferry")
     assert {e["title"] for e in ferry["evidence"]} == {
@@ -160,9 +157,9 @@ def test_bad_catalogs_name_the_file_the_place_and_the_field(
     assert "\n" not in message
 
 
-def test_bad_catalog_leaves_database_unchanged(cli, db_path: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_catalog_leaves_database_unchanged(cli, db: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cli("status")
-    before = counts(db_path)
+    before = counts(db)
     bad = tmp_path / "bad.toml"
     shutil.copy(OTHER, bad)
     bad.write_text(
@@ -170,7 +167,7 @@ def test_bad_catalog_leaves_database_unchanged(cli, db_path: Path, tmp_path: Pat
     )
     r = cli("catalog", "load", str(bad))
     assert r.code == 2
-    assert counts(db_path) == before
+    assert counts(db) == before
 
 
 def test_read_catalog_text_requires_agreements() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Result, run_cli
+from .conftest import Result, query, run_cli
 
 SLUGS = [
     "joint-industrial-park",
@@ -33,12 +33,12 @@ def one_line_error(r: Result, code: int, *needles: str) -> None:
         assert n in lines[0], lines[0]
 
 
-def test_status_on_a_fresh_database_shows_every_commitment(cli, db_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_status_on_a_fresh_database_shows_every_commitment(cli, db: str) -> None:  # type: ignore[no-untyped-def]
     r = cli("status")
     assert r.code == 0, r.err
     for slug in SLUGS:
         assert slug in r.out
-    assert db_path.exists()
+    assert query(db, "SELECT COUNT(*) FROM commitment") == [(8,)]
     assert not ANSI.search(r.out)  # not a terminal: plain text
     assert "…" not in r.out  # nothing cut off
     assert "waiting for review" in r.out
@@ -122,25 +122,19 @@ def test_evidence_add_review_and_override_cycle(cli) -> None:  # type: ignore[no
     assert [h["kind"] for h in c["history"]][-2:] == ["override", "clear"]
 
 
-def test_review_confirm_and_reject(cli, db_path: Path) -> None:  # type: ignore[no-untyped-def]
-    import sqlite3
-
+def test_review_confirm_and_reject(cli, db: str) -> None:  # type: ignore[no-untyped-def]
     cli("status")
-    with sqlite3.connect(db_path) as conn:
-        cid = conn.execute(
-            "SELECT id FROM commitment WHERE slug='khodaafarin-crossing'"
-        ).fetchone()[0]
-        for i, title in enumerate(["Aghband crossing opens", "Khudafarin dam turbines"], start=1):
-            conn.execute(
-                "INSERT INTO evidence (commitment_id, url, canonical_url, title, summary, title_key, published_at,"
-                " source, language, stance, review, matched_terms, score, created_at, cancels, revision)"
-                " VALUES (?, ?, ?, ?, '', '', '2026-11-20 10:00:00', 'trend-en', 'en', 'neutral', 'pending',"
-                " '[\"Aghband\"]', 1.0, '2026-11-20 10:00:00', 0, 0)",
-                (cid, f"https://example.az/{i}", f"https://example.az/{i}", title),
-            )
-        ids = [
-            r[0] for r in conn.execute("SELECT id FROM evidence WHERE review='pending' ORDER BY id")
-        ]
+    ((cid,),) = query(db, "SELECT id FROM commitment WHERE slug='khodaafarin-crossing'")
+    for i, title in enumerate(["Aghband crossing opens", "Khudafarin dam turbines"], start=1):
+        query(
+            db,
+            "INSERT INTO evidence (commitment_id, url, canonical_url, title, summary, title_key, published_at,"
+            " source, language, stance, review, matched_terms, score, created_at, cancels, revision)"
+            " VALUES (:cid, :url, :url, :title, '', '', '2026-11-20 10:00:00', 'trend-en', 'en', 'neutral',"
+            " 'pending', '[\"Aghband\"]', 1.0, '2026-11-20 10:00:00', FALSE, 0)",
+            {"cid": cid, "url": f"https://example.az/{i}", "title": title},
+        )
+    ids = [r[0] for r in query(db, "SELECT id FROM evidence WHERE review='pending' ORDER BY id")]
     listing = cli("review")
     assert "2 evidence waiting for review" in listing.out
     assert "Aghband crossing opens" in listing.out
@@ -151,10 +145,11 @@ def test_review_confirm_and_reject(cli, db_path: Path) -> None:  # type: ignore[
     assert cli("review").out.strip() == "nothing waiting for review"
     again = cli("review", "reject", str(ids[0]), "--reason", "changed my mind")
     assert "had already been confirmed by tester" in again.out
-    with sqlite3.connect(db_path) as conn:
-        rows = conn.execute(
-            "SELECT review, review_reason FROM evidence WHERE id IN (?, ?) ORDER BY id", ids
-        ).fetchall()
+    rows = query(
+        db,
+        "SELECT review, review_reason FROM evidence WHERE id IN (:a, :b) ORDER BY id",
+        {"a": ids[0], "b": ids[1]},
+    )
     assert rows == [("rejected", "changed my mind"), ("rejected", "about the dam")]
 
 

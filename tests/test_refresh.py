@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from .conftest import run_cli
+from .conftest import query, run_cli
 
 NOW = datetime.now(UTC)
 
@@ -49,9 +48,9 @@ OTHER = (
 
 
 @pytest.fixture
-def env(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def env(db: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     values = {
-        "TRACKER_DB": str(db_path),
+        "TRACKER_DB": db,
         "TRACKER_HTTP_MAX_RETRIES": "0",
         "TRACKER_HTTP_BACKOFF_BASE": "0.01",
         "TRACKER_HTTP_DEADLINE": "5",
@@ -72,16 +71,16 @@ def feed_source(name: str, url: str, country: str = "IR", extra: str = "") -> st
     return f'[[source]]\nname = "{name}"\nkind = "rss"\nurl = "{url}"\nlanguage = "en"\ncountry = "{country}"\n{extra}\n'
 
 
-def evidence(db: Path) -> list[tuple[str, str, str, str]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(
-            "SELECT c.slug, e.url, e.review, e.source FROM evidence e JOIN commitment c ON c.id = e.commitment_id"
-            " WHERE e.source NOT IN ('curated', 'manual') ORDER BY e.id"
-        ).fetchall()
+def evidence(db: str) -> list[tuple[str, str, str, str]]:
+    return query(
+        db,
+        "SELECT c.slug, e.url, e.review, e.source FROM evidence e JOIN commitment c ON c.id = e.commitment_id"
+        " WHERE e.source NOT IN ('curated', 'manual') ORDER BY e.id",
+    )
 
 
 def test_refresh_stores_matches_for_review_and_skips_the_rest(
-    cli, env, httpserver: HTTPServer, tmp_path: Path, db_path: Path
+    cli, env, httpserver: HTTPServer, tmp_path: Path, db: str
 ) -> None:  # type: ignore[no-untyped-def]
     httpserver.expect_request("/feed").respond_with_data(
         rss([FLIGHT, BRIDGE, OTHER]), content_type="application/rss+xml"
@@ -90,7 +89,7 @@ def test_refresh_stores_matches_for_review_and_skips_the_rest(
     r = cli("refresh", "--sources", str(src))
     assert r.code == 0, r.out + r.err
     assert "1 ok, 0 unchanged, 0 failed, 0 disabled; 3 items seen; 2 new evidence" in r.out
-    rows = evidence(db_path)
+    rows = evidence(db)
     assert (
         "tabriz-baku-flight",
         "https://example.ir/news/1?utm_source=rss",
@@ -109,23 +108,20 @@ def test_refresh_stores_matches_for_review_and_skips_the_rest(
 
 
 def test_second_refresh_adds_nothing_and_rejected_items_stay_away(
-    cli, env, httpserver: HTTPServer, tmp_path: Path, db_path: Path
+    cli, env, httpserver: HTTPServer, tmp_path: Path, db: str
 ) -> None:  # type: ignore[no-untyped-def]
     httpserver.expect_request("/feed").respond_with_data(
         rss([FLIGHT, BRIDGE]), content_type="application/rss+xml"
     )
     src = sources_file(tmp_path, feed_source("local", httpserver.url_for("/feed")))
     cli("refresh", "--sources", str(src))
-    first = evidence(db_path)
-    with sqlite3.connect(db_path) as conn:
-        bridge_id = conn.execute(
-            "SELECT id FROM evidence WHERE url = 'https://example.az/news/2'"
-        ).fetchone()[0]
+    first = evidence(db)
+    ((bridge_id,),) = query(db, "SELECT id FROM evidence WHERE url = 'https://example.az/news/2'")
     assert cli("review", "reject", str(bridge_id), "--reason", "test").code == 0
     r = cli("refresh", "--sources", str(src))
     assert r.code == 0
     assert "0 new evidence" in r.out
-    after = evidence(db_path)
+    after = evidence(db)
     assert len(after) == len(first)
     assert ("khodaafarin-crossing", "https://example.az/news/2", "rejected", "local") in after
 
@@ -151,7 +147,7 @@ def test_conditional_get_304_means_unchanged(
 
 
 def test_same_story_from_both_sides_is_one_evidence_with_a_mention(
-    cli, env, httpserver: HTTPServer, tmp_path: Path, db_path: Path
+    cli, env, httpserver: HTTPServer, tmp_path: Path, db: str
 ) -> None:  # type: ignore[no-untyped-def]
     httpserver.expect_request("/ir").respond_with_data(
         rss([FLIGHT]), content_type="application/rss+xml"
@@ -176,7 +172,7 @@ def test_same_story_from_both_sides_is_one_evidence_with_a_mention(
 
 
 def test_failing_source_is_recorded_and_others_still_stored(
-    cli, env, httpserver: HTTPServer, tmp_path: Path, db_path: Path
+    cli, env, httpserver: HTTPServer, tmp_path: Path, db: str
 ) -> None:  # type: ignore[no-untyped-def]
     httpserver.expect_request("/good").respond_with_data(
         rss([FLIGHT]), content_type="application/rss+xml"
@@ -191,7 +187,7 @@ def test_failing_source_is_recorded_and_others_still_stored(
     assert r.code == 1
     assert "bad: failed: HTTP 500" in r.out
     assert "Traceback" not in r.out + r.err
-    assert [row[0] for row in evidence(db_path)] == ["tabriz-baku-flight"]
+    assert [row[0] for row in evidence(db)] == ["tabriz-baku-flight"]
     cli("refresh", "--quiet", "--sources", str(src))
     health = {
         s["name"]: s
@@ -300,7 +296,7 @@ def test_builtin_sources_parse_and_opensky_is_disabled_without_credentials(cli, 
 
 
 def test_second_refresh_steps_aside_while_one_runs(
-    env, httpserver: HTTPServer, tmp_path: Path, db_path: Path
+    env, httpserver: HTTPServer, tmp_path: Path, db: str
 ) -> None:  # type: ignore[no-untyped-def]
     from tracker.locks import refresh_lock
     from tracker.store import open_store
@@ -309,19 +305,19 @@ def test_second_refresh_steps_aside_while_one_runs(
         rss([OTHER]), content_type="application/rss+xml"
     )
     src = sources_file(tmp_path, feed_source("local", httpserver.url_for("/feed")))
-    database = open_store(str(db_path))
+    database = open_store(db)
     with refresh_lock(database):
         r = run_cli("refresh", "--sources", str(src), env=env)
         status = run_cli("status", env=env)
     assert r.code == 1
-    assert r.err.startswith("error: another refresh is running (pid ")
+    assert r.err.startswith("error: another refresh is running")
     assert "stepping aside" in r.err
     assert status.code == 0  # readers are not blocked
     assert run_cli("refresh", "--sources", str(src), env=env).code == 0
 
 
 def test_opensky_flight_is_trusted_evidence(
-    cli, env, httpserver: HTTPServer, tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli, env, httpserver: HTTPServer, tmp_path: Path, db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     day = (NOW - timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)
     flight = {
@@ -361,8 +357,7 @@ def test_opensky_flight_is_trusted_evidence(
     monkeypatch.setenv("OPENSKY_CLIENT_SECRET", "very-secret-value")
     r = cli("refresh", "--sources", str(src))
     assert r.code == 0, r.out + r.err
-    rows = evidence(db_path)
+    rows = evidence(db)
     assert rows == [("tabriz-baku-flight", rows[0][1], "confirmed", "sky")]
-    with sqlite3.connect(db_path) as conn:
-        dump = "\n".join(conn.iterdump())
-    assert "very-secret-value" not in dump
+    for table in ("evidence", "source_health", "fetch_run", "status_history"):
+        assert "very-secret-value" not in repr(query(db, f"SELECT * FROM {table}"))

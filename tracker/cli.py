@@ -32,6 +32,8 @@ catalog_app = typer.Typer(
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(review_app, name="review")
 app.add_typer(catalog_app, name="catalog")
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 
 class State:
@@ -533,6 +535,29 @@ def sources_cmd(
 
 def _indent(text: str) -> str:
     return "\n".join("    " + line if line else "" for line in text.splitlines())
+
+
+@db_app.command("copy")
+def db_copy(
+    to: Annotated[str, typer.Option("--to", help="Target database: a path or a SQLAlchemy URL.")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Overwrite a target that already holds data.")
+    ] = False,
+) -> None:
+    """Copy the whole database (agreements, commitments, evidence, history, source health) to another.
+
+    Works both ways between SQLite and PostgreSQL; counts are verified; a non-empty target is refused
+    unless --replace is given.
+
+    Example: tracker db copy --to postgresql+psycopg://tracker@db.example.org/tracker
+    """
+    from tracker.db import redact
+    from tracker.dbcopy import copy_database
+
+    result = copy_database(STATE.db(), to, replace=replace)
+    total = sum(result.counts.values())
+    detail = ", ".join(f"{n} {t}" for t, n in result.counts.items() if n)
+    typer.echo(f"copied {total} rows to {redact(to)} ({detail}); counts verified")
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -28,6 +28,7 @@ APP_ID = "tracker"
 SCHEMA_VERSION = 2
 DEFAULT_DB = "commitments.db"
 SQLITE_HEADER = b"SQLite format 3\x00"
+CREATE_LOCK_KEY = 0x7472_6B63  # PostgreSQL advisory lock held while creating the schema
 
 
 def busy_timeout_ms() -> int:
@@ -272,7 +273,14 @@ def _first_line(exc: BaseException) -> str:
 def _create(database: Database, seed: Seeder | None) -> None:
     # Schema, meta rows and the seed catalog in one transaction: all or nothing.
     with database.write() as session:
-        SQLModel.metadata.create_all(session.connection())
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            # Two first uses at once (two watchers, or the daemon and a person): one creates,
+            # the other waits here and then finds the schema made.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CREATE_LOCK_KEY})
+            if sa.inspect(conn).has_table("tracker_meta"):
+                return
+        SQLModel.metadata.create_all(conn)
         session.add(models.Meta(key="app", value=APP_ID))
         session.add(models.Meta(key="schema_version", value=str(SCHEMA_VERSION)))
         session.flush()
@@ -282,11 +290,11 @@ def _create(database: Database, seed: Seeder | None) -> None:
 
 # Each step upgrades from version N-1 to N inside the same transaction as the version bump.
 def _upgrade_to_2(conn: Connection) -> None:
-    # Version 2 added source health, fetch runs, syndication mentions, sent notifications,
-    # cancellation evidence and optimistic-locking revisions.
+    # Version 2 added source health, fetch runs, syndication mentions, sent notifications, the
+    # review log, cancellation evidence and optimistic-locking revisions.
     new_tables = [
         SQLModel.metadata.tables[name]
-        for name in ("mention", "source_health", "fetch_run", "notification")
+        for name in ("mention", "source_health", "fetch_run", "notification", "review_event")
     ]
     SQLModel.metadata.create_all(conn, tables=new_tables)
     columns = {c["name"] for c in sa.inspect(conn).get_columns("evidence")}

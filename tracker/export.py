@@ -34,6 +34,17 @@ def build(session: Session, today: date) -> dict[str, Any]:
         mentions.setdefault(m.evidence_id, []).append(
             {"url": m.url, "source": m.source, "publisher": m.publisher, "country": m.country}
         )
+    reviews: dict[int, list[dict[str, Any]]] = {}
+    for r in session.exec(select(models.ReviewEvent).order_by(models.ReviewEvent.id)):  # type: ignore[arg-type]
+        reviews.setdefault(r.evidence_id, []).append(
+            {
+                "at": _iso(r.at),
+                "by": r.actor,
+                "from": r.previous,
+                "to": r.decision,
+                "reason": r.reason,
+            }
+        )
     for e in session.exec(
         select(models.Evidence).order_by(
             models.Evidence.commitment_id,
@@ -61,6 +72,7 @@ def build(session: Session, today: date) -> dict[str, Any]:
                 "note": e.note,
                 "cancels": e.cancels,
                 "also_reported_by": mentions.get(e.id, []),  # type: ignore[arg-type]
+                "reviews": reviews.get(e.id, []),  # type: ignore[arg-type]
             }
         )
     history: dict[int, list[dict[str, Any]]] = {}

@@ -136,6 +136,21 @@ class Mention(SQLModel, table=True):
     published_at: datetime | None = utc()
 
 
+class ReviewEvent(SQLModel, table=True):
+    """Append-only: every confirm or reject a person made, so concurrent reviews are all kept."""
+
+    __tablename__ = "review_event"
+    id: int | None = Field(default=None, primary_key=True)
+    evidence_id: int = Field(foreign_key="evidence.id", index=True)
+    at: datetime = utc(nullable=False)
+    actor: str
+    previous: str
+    decision: str
+    milestone: int | None = None
+    stance: str | None = None
+    reason: str | None = None
+
+
 class StatusHistory(SQLModel, table=True):
     """Append-only: every computed or person-made change of a commitment's status."""
 

@@ -496,6 +496,18 @@ def review(
         raise EnvironmentProblem(
             f"evidence #{evidence_id} was changed by someone else meanwhile; look again and retry"
         )
+    session.add(
+        models.ReviewEvent(
+            evidence_id=evidence_id,
+            at=values["reviewed_at"],  # type: ignore[arg-type]
+            actor=who,
+            previous=previous,
+            decision=decision,
+            milestone=milestone,
+            stance=stance,
+            reason=values["review_reason"],  # type: ignore[arg-type]
+        )
+    )
     session.expire(row)
     session.refresh(row)
     return ReviewOutcome(row, previous, previous_by, sync_statuses(session, today, by=who))

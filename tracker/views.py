@@ -67,10 +67,10 @@ def status_table(rows: list[Row], today: date, pending_total: int) -> Table:
         box=box.SIMPLE_HEAVY,
         title_justify="left",
     )
-    table.add_column("commitment", overflow="fold")
+    table.add_column("commitment", overflow="fold", max_width=48)
     table.add_column("status", no_wrap=True)
-    table.add_column("milestones", overflow="fold")
-    table.add_column("last evidence", overflow="fold")
+    table.add_column("milestones", overflow="fold", max_width=40)
+    table.add_column("last evidence", overflow="fold", max_width=28)
     table.add_column("review", justify="right")
     table.add_column("announced", justify="right")
     table.add_column("flags", overflow="fold")
