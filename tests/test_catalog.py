@@ -134,6 +134,14 @@ def test_reload_updates_texts_and_rules_but_never_deletes_evidence(
             "lower-case letters",
         ),
         (lambda t: t.replace("format = 1", "format = 9"), "format 9 is not supported"),
+        (
+            lambda t: t.replace(
+                'note = "Illustrative evidence for the test catalog."',
+                'note = "x"\n[[agreement.commitment.evidence]]\ndate = 2024-09-03\ntitle = "again"\n'
+                'url = "https://www.example.org/news/first-sailing?utm_source=x"',
+            ),
+            "evidence #2 has the same URL as evidence #1",
+        ),
         (lambda t: t + "\n[[[broken", "not valid TOML"),
         (
             lambda t: t.replace(

@@ -225,6 +225,11 @@ def _commitment(
     except ValueError as exc:
         raise r.fail(f"match rules: {exc}") from exc
     evidence = [_curated(r, i, t, len(milestones)) for i, t in enumerate(r.tables("evidence"))]
+    seen_urls: dict[str, int] = {}
+    for i, item in enumerate(evidence, start=1):
+        earlier = seen_urls.setdefault(canonical_url(item.url), i)
+        if earlier != i:
+            raise r.fail(f"evidence #{i} has the same URL as evidence #{earlier} (one row per URL)")
     return CommitmentSpec(
         slug=slug,
         title=r.get("title", str),
