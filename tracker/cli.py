@@ -94,14 +94,31 @@ def status(
 
     Example: tracker status --status stalled
     """
-    from tracker import store
+    from tracker import readmodel
+    from tracker.sqlitefile import fast_reader
+    from tracker.status import STATUSES
 
-    if only_status is not None:
+    if only_status is not None and only_status not in STATUSES:
+        from tracker import store
+
         store.check_status_name(only_status)
     today = _today()
-    with STATE.db().read() as session:
-        rows = store.rows(session, today, agreement=agreement, status=only_status)
-        total_pending = store.count_pending(session)
+    # An existing SQLite database is read directly: no SQLAlchemy import, a fast start.
+    with fast_reader(STATE.db_arg) as conn:
+        if conn is not None:
+            reader = readmodel.Reader.sqlite(conn)
+            if agreement is not None:
+                from tracker.store import check_agreement
+
+                check_agreement(readmodel.agreement_slugs(reader), agreement)
+            rows = readmodel.rows(reader, today, agreement=agreement, status=only_status)
+            total_pending = readmodel.pending_count(reader)
+    if conn is None:
+        from tracker import store
+
+        with STATE.db().read() as session:
+            rows = store.rows(session, today, agreement=agreement, status=only_status)
+            total_pending = store.count_pending(session)
     if as_json:
         _print_json(
             {

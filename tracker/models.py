@@ -12,6 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from tracker.status import STATUSES  # noqa: F401  (re-exported: one list of statuses)
+
 
 def utc(nullable: bool = True) -> Any:
     """A naive-UTC timestamp column. Explicit, because newer SQLModel versions default `datetime`
@@ -19,7 +21,6 @@ def utc(nullable: bool = True) -> Any:
     return Field(default=None, sa_column=sa.Column(sa.DateTime(), nullable=nullable))
 
 
-STATUSES = ("announced", "in_progress", "stalled", "partially_delivered", "delivered", "broken")
 FLAGS = ("overdue", "needs_review", "disputed", "late")
 STANCES = ("progress", "setback", "neutral")
 REVIEW_STATES = ("pending", "confirmed", "rejected")

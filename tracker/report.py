@@ -27,7 +27,7 @@ import os
 import re
 import tempfile
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -37,10 +37,10 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from tracker import models
+from tracker import models, readmodel
 from tracker.dates import to_naive_utc
 from tracker.errors import UsageError
-from tracker.status import Digest, Reached, evaluate
+from tracker.status import Digest, evaluate
 from tracker.store import facts_of
 from tracker.text import one_line, visible
 
@@ -318,14 +318,6 @@ MENTION = models.Mention.__table__  # type: ignore[attr-defined]
 COMMITMENT = models.Commitment.__table__  # type: ignore[attr-defined]
 
 
-def _as_date(value: object) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return datetime.fromisoformat(str(value)).date()
-
-
 def naive_utc(value: object) -> datetime:
     """Naive UTC, whether the column type hands back naive or aware values (or text)."""
     if not isinstance(value, datetime):
@@ -342,68 +334,7 @@ def db_time(column: sa.ColumnElement[object], value: datetime) -> datetime:
 
 def digests_until(session: Session, cutoff: datetime) -> dict[int, Digest]:
     """Like `store.digests`, over evidence published before `cutoff` only."""
-    conn = session.connection()
-    before = E.c.published_at < db_time(E.c.published_at, cutoff)
-    counts: dict[int, dict[str, object]] = {}
-    for cid, review, n, newest in conn.execute(
-        sa.select(E.c.commitment_id, E.c.review, sa.func.count(), sa.func.max(E.c.published_at))
-        .where(before, E.c.review.in_(("pending", "confirmed")))
-        .group_by(E.c.commitment_id, E.c.review)
-    ):
-        entry = counts.setdefault(cid, {"pending": 0, "confirmed": 0, "last": None})
-        entry[review] = n
-        d = _as_date(newest)
-        last = entry["last"]
-        entry["last"] = d if last is None or d > last else last  # type: ignore[operator]
-
-    confirmed = sa.and_(before, E.c.review == "confirmed")
-
-    def first_rows(
-        where: sa.ColumnElement[bool], partition: Sequence[sa.ColumnElement[object]], newest: bool
-    ) -> list[sa.Row[tuple[object, ...]]]:
-        order = (E.c.published_at.desc(), E.c.id.desc()) if newest else (E.c.published_at, E.c.id)
-        rn = sa.func.row_number().over(partition_by=partition, order_by=order).label("rn")
-        sub = sa.select(*partition, E.c.published_at, E.c.id, rn).where(where).subquery()
-        cols = [sub.c[p.name] for p in partition]  # type: ignore[attr-defined]
-        return list(
-            conn.execute(sa.select(*cols, sub.c.published_at, sub.c.id).where(sub.c.rn == 1))
-        )
-
-    reached: dict[int, dict[int, Reached]] = {}
-    for cid, ms, on, ev_id in first_rows(
-        sa.and_(confirmed, E.c.milestone.is_not(None), E.c.stance != "setback"),
-        (E.c.commitment_id, E.c.milestone),
-        newest=False,
-    ):
-        reached.setdefault(cid, {})[ms] = Reached(ms, _as_date(on), ev_id)  # type: ignore[arg-type,index]
-
-    latest: dict[tuple[int, str], tuple[date, int]] = {}
-    for cid, stance, on, ev_id in first_rows(
-        sa.and_(confirmed, E.c.stance.in_(("progress", "setback"))),
-        (E.c.commitment_id, E.c.stance),
-        newest=True,
-    ):
-        latest[(cid, stance)] = (_as_date(on), ev_id)  # type: ignore[assignment,index]
-
-    cancelled: dict[int, tuple[date, int]] = {}
-    for cid, on, ev_id in first_rows(
-        sa.and_(confirmed, E.c.cancels.is_(True)), (E.c.commitment_id,), newest=False
-    ):
-        cancelled[cid] = (_as_date(on), ev_id)  # type: ignore[index,assignment]
-
-    result = {}
-    for cid in set(counts) | set(reached):
-        entry = counts.get(cid, {})
-        result[cid] = Digest(
-            reached=reached.get(cid, {}),
-            last_progress=latest.get((cid, "progress")),
-            last_setback=latest.get((cid, "setback")),
-            cancelled=cancelled.get(cid),
-            pending=int(entry.get("pending", 0)),  # type: ignore[call-overload]
-            last_evidence=entry.get("last"),  # type: ignore[arg-type]
-            confirmed=int(entry.get("confirmed", 0)),  # type: ignore[call-overload]
-        )
-    return result
+    return readmodel.digests(readmodel.Reader.session(session), cutoff)
 
 
 def statuses_until(session: Session, cutoff: datetime) -> dict[int, str]:
@@ -426,13 +357,7 @@ def statuses_until(session: Session, cutoff: datetime) -> dict[int, str]:
 
 
 def _milestones(session: Session) -> dict[int, list[str]]:
-    t = models.Milestone.__table__  # type: ignore[attr-defined]
-    result: dict[int, list[str]] = {}
-    for cid, title in session.connection().execute(
-        sa.select(t.c.commitment_id, t.c.title).order_by(t.c.commitment_id, t.c.position)
-    ):
-        result.setdefault(cid, []).append(title)
-    return result
+    return readmodel.milestones(readmodel.Reader.session(session))
 
 
 def _evidence_lines(

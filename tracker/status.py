@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+STATUSES = ("announced", "in_progress", "stalled", "partially_delivered", "delivered", "broken")
 DEFAULT_STALL_DAYS = 180
 DISPUTE_DAYS = 90
 

@@ -9,24 +9,18 @@ from __future__ import annotations
 import difflib
 import getpass
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from tracker import models
+from tracker import models, readmodel
 from tracker.db import Database, open_database
 from tracker.errors import EnvironmentProblem, UsageError
-from tracker.status import (
-    CommitmentFacts,
-    Digest,
-    Override,
-    Reached,
-    Verdict,
-    evaluate,
-)
+from tracker.readmodel import Row, facts_of, override_of  # noqa: F401  (used by views and reports)
+from tracker.status import Digest
 from tracker.text import clean_stored
 from tracker.urls import canonical_url, check_url
 
@@ -64,17 +58,6 @@ def open_store(db: str | None = None) -> Database:
 # ---------------------------------------------------------------- commitments and verdicts
 
 
-@dataclass(frozen=True)
-class Row:
-    """One commitment as the views show it."""
-
-    commitment: models.Commitment
-    agreement_slug: str
-    milestones: list[str]
-    digest: Digest
-    verdict: Verdict
-
-
 def find_commitment(session: Session, slug: str) -> models.Commitment:
     row = session.exec(select(models.Commitment).where(models.Commitment.slug == slug)).first()
     if row is None:
@@ -85,114 +68,8 @@ def find_commitment(session: Session, slug: str) -> models.Commitment:
     return row
 
 
-def _milestones(session: Session) -> dict[int, list[str]]:
-    result: dict[int, list[str]] = {}
-    rows = session.exec(select(models.Milestone).order_by(models.Milestone.position))
-    for m in rows:
-        result.setdefault(m.commitment_id, []).append(m.title)
-    return result
-
-
-def _d(value: object) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return datetime.fromisoformat(str(value)).date()
-
-
-def digests(session: Session, commitment_ids: Sequence[int] | None = None) -> dict[int, Digest]:
-    """Per-commitment evidence aggregates in four grouped queries."""
-    where = ""
-    params: dict[str, object] = {}
-    if commitment_ids is not None:
-        if not commitment_ids:
-            return {}
-        where = " AND commitment_id IN :ids"
-        params["ids"] = list(commitment_ids)
-
-    def run(sql: str) -> list[sa.Row]:
-        stmt = sa.text(sql)
-        if "ids" in params:
-            stmt = stmt.bindparams(sa.bindparam("ids", expanding=True))
-        return list(session.connection().execute(stmt, params))
-
-    counts: dict[int, dict[str, object]] = {}
-    for cid, review, n, newest in run(
-        "SELECT commitment_id, review, COUNT(*), MAX(published_at) FROM evidence "
-        f"WHERE 1=1{where} GROUP BY commitment_id, review"
-    ):
-        entry = counts.setdefault(cid, {"pending": 0, "confirmed": 0, "last": None})
-        if review == "rejected":
-            continue
-        entry[review] = n
-        d = _d(newest)
-        last = entry["last"]
-        entry["last"] = d if last is None or d > last else last  # type: ignore[operator]
-
-    reached: dict[int, dict[int, Reached]] = {}
-    for cid, ms, on, ev_id in run(
-        "SELECT commitment_id, milestone, published_at, id FROM ("
-        " SELECT commitment_id, milestone, published_at, id, ROW_NUMBER() OVER ("
-        "  PARTITION BY commitment_id, milestone ORDER BY published_at, id) AS rn"
-        " FROM evidence WHERE review = 'confirmed' AND milestone IS NOT NULL"
-        f" AND stance <> 'setback'{where}) ranked WHERE rn = 1"
-    ):
-        reached.setdefault(cid, {})[ms] = Reached(ms, _d(on), ev_id)
-
-    latest: dict[tuple[int, str], tuple[date, int]] = {}
-    for cid, stance, on, ev_id in run(
-        "SELECT commitment_id, stance, published_at, id FROM ("
-        " SELECT commitment_id, stance, published_at, id, ROW_NUMBER() OVER ("
-        "  PARTITION BY commitment_id, stance ORDER BY published_at DESC, id DESC) AS rn"
-        " FROM evidence WHERE review = 'confirmed' AND stance IN ('progress', 'setback')"
-        f"{where}) ranked WHERE rn = 1"
-    ):
-        latest[(cid, stance)] = (_d(on), ev_id)
-
-    cancelled: dict[int, tuple[date, int]] = {}
-    for cid, on, ev_id in run(
-        "SELECT commitment_id, published_at, id FROM ("
-        " SELECT commitment_id, published_at, id, ROW_NUMBER() OVER ("
-        "  PARTITION BY commitment_id ORDER BY published_at, id) AS rn"
-        f" FROM evidence WHERE review = 'confirmed' AND cancels{where}) ranked WHERE rn = 1"
-    ):
-        cancelled[cid] = (_d(on), ev_id)
-
-    ids = set(counts) | set(reached)
-    return {
-        cid: Digest(
-            reached=reached.get(cid, {}),
-            last_progress=latest.get((cid, "progress")),
-            last_setback=latest.get((cid, "setback")),
-            cancelled=cancelled.get(cid),
-            pending=int(counts.get(cid, {}).get("pending", 0)),  # type: ignore[call-overload]
-            last_evidence=counts.get(cid, {}).get("last"),  # type: ignore[arg-type]
-            confirmed=int(counts.get(cid, {}).get("confirmed", 0)),  # type: ignore[call-overload]
-        )
-        for cid in ids
-    }
-
-
-def facts_of(c: models.Commitment, milestones: list[str]) -> CommitmentFacts:
-    return CommitmentFacts(
-        slug=c.slug,
-        announced_on=c.announced_on,
-        milestones=milestones,
-        deadline=c.deadline,
-        stall_days=c.stall_days,
-    )
-
-
-def override_of(c: models.Commitment) -> Override | None:
-    if not c.override_status:
-        return None
-    return Override(
-        status=c.override_status,
-        reason=c.override_reason or "",
-        by=c.override_by or "unknown",
-        on=(c.override_at or datetime(1970, 1, 1)).date(),
-    )
+def digests(session: Session, until: datetime | None = None) -> dict[int, Digest]:
+    return readmodel.digests(readmodel.Reader.session(session), until)
 
 
 def rows(
@@ -203,31 +80,17 @@ def rows(
     agreement: str | None = None,
     status: str | None = None,
 ) -> list[Row]:
-    query = (
-        select(models.Commitment, models.Agreement.slug)
-        .join(models.Agreement, models.Agreement.id == models.Commitment.agreement_id)
-        .order_by(models.Agreement.id, models.Commitment.position, models.Commitment.id)
-    )
+    reader = readmodel.Reader.session(session)
     if agreement is not None:
-        known = list(session.exec(select(models.Agreement.slug)))
-        if agreement not in known:
-            near = difflib.get_close_matches(agreement, known, n=1, cutoff=0.4)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
-            raise UsageError(f"unknown agreement '{agreement}'{hint}")
-        query = query.where(models.Agreement.slug == agreement)
-    if slugs is not None:
-        query = query.where(models.Commitment.slug.in_(list(slugs)))  # type: ignore[attr-defined]
-    found = list(session.exec(query))
-    ms = _milestones(session)
-    dg = digests(session, [c.id for c, _ in found] if (slugs or agreement) else None)  # type: ignore[misc]
-    result = []
-    for c, agreement_slug in found:
-        titles = ms.get(c.id, [])  # type: ignore[arg-type]
-        verdict = evaluate(facts_of(c, titles), dg.get(c.id, Digest()), today, override_of(c))  # type: ignore[arg-type]
-        if status is not None and verdict.status != status:
-            continue
-        result.append(Row(c, agreement_slug, titles, dg.get(c.id, Digest()), verdict))  # type: ignore[arg-type]
-    return result
+        check_agreement(readmodel.agreement_slugs(reader), agreement)
+    return readmodel.rows(reader, today, slugs=slugs, agreement=agreement, status=status)
+
+
+def check_agreement(known: list[str], agreement: str) -> None:
+    if agreement not in known:
+        near = difflib.get_close_matches(agreement, known, n=1, cutoff=0.4)
+        hint = f"; did you mean '{near[0]}'?" if near else ""
+        raise UsageError(f"unknown agreement '{agreement}'{hint}")
 
 
 def check_status_name(value: str) -> str:
@@ -418,13 +281,7 @@ def pending(
 
 
 def count_pending(session: Session) -> int:
-    return int(
-        session.exec(
-            select(sa.func.count())
-            .select_from(models.Evidence)
-            .where(models.Evidence.review == "pending")
-        ).one()
-    )
+    return readmodel.pending_count(readmodel.Reader.session(session))
 
 
 def get_evidence(session: Session, evidence_id: int) -> models.Evidence:

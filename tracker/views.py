@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from rich import box
 from rich.console import Console, Group
@@ -12,10 +12,12 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from tracker import models
 from tracker.dates import days_ago, with_jalali
-from tracker.store import Row
+from tracker.readmodel import Row
 from tracker.text import for_terminal
+
+if TYPE_CHECKING:
+    from tracker import models
 
 STATUS_STYLE = {
     "announced": "cyan",

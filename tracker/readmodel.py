@@ -1,0 +1,252 @@
+"""Read-only queries behind the views, in plain SQL over any DB-API connection.
+
+The same functions serve a SQLAlchemy session (every backend) and a bare `sqlite3` connection (the
+fast path of `tracker status`, which then never imports SQLAlchemy). Aggregates are computed in SQL,
+so the cost stays flat as evidence grows.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from tracker.status import CommitmentFacts, Digest, Override, Reached, Verdict, evaluate
+
+Run = Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Runs SQL with `:name` parameters; knows how its backend wants timestamps."""
+
+    run: Run
+    dialect: str
+
+    @classmethod
+    def sqlite(cls, conn: sqlite3.Connection) -> Reader:
+        return cls(lambda sql, params: conn.execute(sql, params).fetchall(), "sqlite")
+
+    @classmethod
+    def session(cls, session: Any) -> Reader:
+        import sqlalchemy as sa
+
+        conn = session.connection()
+
+        def run(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in conn.execute(sa.text(sql), params)]
+
+        return cls(run, conn.dialect.name)
+
+    def time(self, value: datetime) -> Any:
+        # SQLAlchemy stores SQLite timestamps as this text; compare like with like.
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f") if self.dialect == "sqlite" else value
+
+
+def as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def as_datetime(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value.replace(tzinfo=None) if value is not None and value.tzinfo else value
+    return datetime.fromisoformat(str(value))
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+@dataclass(frozen=True)
+class CommitmentView:
+    """A commitment as the views read it (the same attribute names as the table)."""
+
+    id: int
+    slug: str
+    agreement_id: int
+    agreement_slug: str
+    position: int
+    title: str
+    description: str
+    quote: str
+    parties: list[str]
+    announced_on: date
+    deadline: date | None
+    stall_days: int | None
+    override_status: str | None
+    override_reason: str | None
+    override_by: str | None
+    override_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One commitment as the views show it."""
+
+    commitment: CommitmentView
+    agreement_slug: str
+    milestones: list[str]
+    digest: Digest
+    verdict: Verdict
+
+
+def commitments(r: Reader) -> list[CommitmentView]:
+    rows = r.run(
+        "SELECT c.id, c.slug, c.agreement_id, a.slug, c.position, c.title, c.description, c.quote,"
+        " c.parties, c.announced_on, c.deadline, c.stall_days, c.override_status, c.override_reason,"
+        " c.override_by, c.override_at FROM commitment c JOIN agreement a ON a.id = c.agreement_id"
+        " ORDER BY a.id, c.position, c.id",
+        {},
+    )
+    return [
+        CommitmentView(
+            id=row[0],
+            slug=row[1],
+            agreement_id=row[2],
+            agreement_slug=row[3],
+            position=row[4],
+            title=row[5],
+            description=row[6],
+            quote=row[7],
+            parties=list(_json(row[8]) or []),
+            announced_on=as_date(row[9]),
+            deadline=as_date(row[10]) if row[10] is not None else None,
+            stall_days=row[11],
+            override_status=row[12],
+            override_reason=row[13],
+            override_by=row[14],
+            override_at=as_datetime(row[15]),
+        )
+        for row in rows
+    ]
+
+
+def agreement_slugs(r: Reader) -> list[str]:
+    return [row[0] for row in r.run("SELECT slug FROM agreement ORDER BY id", {})]
+
+
+def milestones(r: Reader) -> dict[int, list[str]]:
+    result: dict[int, list[str]] = {}
+    for cid, title in r.run(
+        "SELECT commitment_id, title FROM milestone ORDER BY commitment_id, position", {}
+    ):
+        result.setdefault(cid, []).append(title)
+    return result
+
+
+def pending_count(r: Reader) -> int:
+    return int(r.run("SELECT COUNT(*) FROM evidence WHERE review = 'pending'", {})[0][0])
+
+
+def digests(r: Reader, until: datetime | None = None) -> dict[int, Digest]:
+    """Per-commitment evidence aggregates in four grouped queries; with `until`, as they stood
+    for evidence published before that moment (rebuilding past weeks)."""
+    params: dict[str, Any] = {}
+    cut = ""
+    if until is not None:
+        cut = " AND published_at < :until"
+        params["until"] = r.time(until)
+
+    counts: dict[int, dict[str, Any]] = {}
+    for cid, review, n, newest in r.run(
+        "SELECT commitment_id, review, COUNT(*), MAX(published_at) FROM evidence"
+        f" WHERE review IN ('pending', 'confirmed'){cut} GROUP BY commitment_id, review",
+        params,
+    ):
+        entry = counts.setdefault(cid, {"pending": 0, "confirmed": 0, "last": None})
+        entry[review] = n
+        d = as_date(newest)
+        entry["last"] = d if entry["last"] is None or d > entry["last"] else entry["last"]
+
+    def first(columns: str, where: str, order: str) -> list[tuple[Any, ...]]:
+        return r.run(
+            f"SELECT {columns}, published_at, id FROM ("
+            f" SELECT {columns}, published_at, id, ROW_NUMBER() OVER ("
+            f"  PARTITION BY {columns} ORDER BY {order}) AS rn"
+            f" FROM evidence WHERE review = 'confirmed' AND {where}{cut}) ranked WHERE rn = 1",
+            params,
+        )
+
+    reached: dict[int, dict[int, Reached]] = {}
+    for cid, ms, on, ev_id in first(
+        "commitment_id, milestone",
+        "milestone IS NOT NULL AND stance <> 'setback'",
+        "published_at, id",
+    ):
+        reached.setdefault(cid, {})[ms] = Reached(ms, as_date(on), ev_id)
+    latest: dict[tuple[int, str], tuple[date, int]] = {}
+    for cid, stance, on, ev_id in first(
+        "commitment_id, stance", "stance IN ('progress', 'setback')", "published_at DESC, id DESC"
+    ):
+        latest[(cid, stance)] = (as_date(on), ev_id)
+    cancelled: dict[int, tuple[date, int]] = {}
+    for cid, on, ev_id in first("commitment_id", "cancels", "published_at, id"):
+        cancelled[cid] = (as_date(on), ev_id)
+
+    return {
+        cid: Digest(
+            reached=reached.get(cid, {}),
+            last_progress=latest.get((cid, "progress")),
+            last_setback=latest.get((cid, "setback")),
+            cancelled=cancelled.get(cid),
+            pending=int(counts.get(cid, {}).get("pending", 0)),
+            last_evidence=counts.get(cid, {}).get("last"),
+            confirmed=int(counts.get(cid, {}).get("confirmed", 0)),
+        )
+        for cid in set(counts) | set(reached)
+    }
+
+
+def facts_of(c: Any, titles: Sequence[str]) -> CommitmentFacts:
+    return CommitmentFacts(
+        slug=c.slug,
+        announced_on=c.announced_on,
+        milestones=titles,
+        deadline=c.deadline,
+        stall_days=c.stall_days,
+    )
+
+
+def override_of(c: Any) -> Override | None:
+    if not c.override_status:
+        return None
+    return Override(
+        status=c.override_status,
+        reason=c.override_reason or "",
+        by=c.override_by or "unknown",
+        on=(c.override_at or datetime(1970, 1, 1)).date(),
+    )
+
+
+def rows(
+    r: Reader,
+    today: date,
+    *,
+    slugs: Iterable[str] | None = None,
+    agreement: str | None = None,
+    status: str | None = None,
+) -> list[Row]:
+    """Every commitment (or a filtered set) with its digest and verdict for `today`."""
+    found = commitments(r)
+    if agreement is not None:
+        found = [c for c in found if c.agreement_slug == agreement]
+    if slugs is not None:
+        wanted = set(slugs)
+        found = [c for c in found if c.slug in wanted]
+    ms = milestones(r)
+    dg = digests(r)
+    result = []
+    for c in found:
+        titles = ms.get(c.id, [])
+        d = dg.get(c.id, Digest())
+        verdict = evaluate(facts_of(c, titles), d, today, override_of(c))
+        if status is None or verdict.status == status:
+            result.append(Row(c, c.agreement_slug, titles, d, verdict))
+    return result
