@@ -4,14 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
+import re
 from collections.abc import Callable
+from urllib.parse import quote, quote_plus
 
 from scrapers.base import Outcome, SourceSpec, Validators
 from scrapers.errors import SourceError, one_line
 from scrapers.http import HttpSession, HttpSettings, open_session
 from scrapers.kinds import KINDS, RUNNERS
 
-__all__ = ["collect", "collect_async"]
+__all__ = ["collect", "collect_async", "scrub_secrets"]
+
+# Options holding credentials: their values never appear in a reason (health, report, terminal).
+_SECRET_OPTION = re.compile(r"secret|password|passwd|api_?key|access_token|credential", re.I)
+
+
+def scrub_secrets(text: str, spec: SourceSpec) -> str:
+    """`text` without the source's credentials, raw or in the forms a server may echo them in
+    (URL-encoded as in a form body, JSON-escaped, whitespace-collapsed)."""
+    for name, value in spec.options.items():
+        if not isinstance(value, str) or not value or not _SECRET_OPTION.search(name):
+            continue
+        forms = {value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]}
+        forms.add(one_line(value, len(value) + 1))
+        for form in sorted(forms, key=len, reverse=True):
+            text = text.replace(form, "***")
+            # A reason cut at its length limit may end in the first part of a secret.
+            if text.endswith("…"):
+                for cut in range(len(form) - 1, 3, -1):
+                    if text.endswith(form[:cut] + "…"):
+                        text = text[: -cut - 1] + "***…"
+                        break
+    return text
 
 
 def _check(spec: SourceSpec) -> None:
@@ -60,6 +85,8 @@ async def _run_one(spec: SourceSpec, validators: Validators, session: HttpSessio
             reason=one_line(f"internal error: {type(exc).__name__}: {exc}"),
             validators=validators,
         )
+    if outcome.reason:
+        outcome.reason = scrub_secrets(outcome.reason, spec)
     outcome.elapsed = loop.time() - started
     return outcome
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["SourceError", "one_line"]
 
 _MAX_REASON_CHARS = 300
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def one_line(text: str, limit: int = _MAX_REASON_CHARS) -> str:
-    """Collapse whitespace so a reason always fits on one line of a status table."""
-    flat = " ".join(text.split())
+    """Collapse whitespace so a reason always fits on one line of a status table; drop control
+    characters (a server's error text may carry terminal escapes)."""
+    flat = " ".join(_CONTROLS.sub(" ", text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

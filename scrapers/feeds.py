@@ -253,6 +253,8 @@ def parse_feed(
     text = strip_xml_declaration(
         decode_body(body, content_type_header, markup="xml", language=language)
     )
+    if not text.strip():
+        raise SourceError("empty response: the server sent no feed")
     if _HTML_START.match(text):
         raise SourceError(f"not a feed: got {content_type or 'an HTML page'}")
     if not text.lstrip().startswith("<"):

@@ -75,6 +75,22 @@ def _valid_utf8(body: bytes) -> bool:
     return True
 
 
+# A UTF-8 document with a stray broken byte still has far more valid multi-byte characters than
+# broken sequences; text in a legacy code page (windows-1256, -1251) has almost none.
+_UTF8_MAJORITY = 3
+
+
+def _mostly_utf8(body: bytes) -> bool:
+    """UTF-8 apart from a few broken bytes, which then become U+FFFD instead of turning the
+    whole document into mojibake by sending it to a legacy code page."""
+    text = body.decode("utf-8", errors="replace")
+    broken = text.count("\ufffd") - body.count(b"\xef\xbf\xbd")
+    if broken <= 0:
+        return True
+    wide = sum(1 for ch in text if ch > "\x7f") - broken
+    return wide >= _UTF8_MAJORITY * broken
+
+
 def detect_charset(
     body: bytes,
     content_type: str | None,
@@ -103,10 +119,10 @@ def detect_charset(
             # A server that claims UTF-8 for windows-1256 bytes is common on older Iranian
             # sites; believe a later signal or the guess instead of producing mojibake.
             utf8_ok = _valid_utf8(body) if utf8_ok is None else utf8_ok
-            if not utf8_ok:
+            if not utf8_ok and not _mostly_utf8(body):
                 continue
         return name
-    if utf8_ok is not False and _valid_utf8(body):
+    if utf8_ok is not False and _mostly_utf8(body):
         return "utf-8"
     return _LEGACY_BY_LANGUAGE.get((language or "").split("-")[0].lower(), "cp1252")
 

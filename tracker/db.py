@@ -109,7 +109,7 @@ def _make_engines(url: str) -> tuple[Engine, Engine]:
             return read, write
         engine = sa.create_engine(url, pool_pre_ping=True)
         return engine, engine
-    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError, ValueError) as exc:
         raise UsageError(f"cannot use database URL {redact(url)}: {exc}") from exc
 
 
@@ -127,9 +127,12 @@ def open_database(db: str | None = None, *, seed: Seeder | None = None) -> Datab
         if path is None:
             version = _server_version(read, url)
         if version is None:
-            _create(database, seed)
-            database.created = True
-        elif version < SCHEMA_VERSION:
+            database.created = _create(database, seed)
+            if not database.created:  # another process created it since we looked
+                version = (
+                    inspect_sqlite_file(path) if path is not None else _server_version(read, url)
+                )
+        if version is not None and version < SCHEMA_VERSION:
             _upgrade(database, version)
             database.upgraded_from = version
     except sa.exc.OperationalError as exc:
@@ -169,22 +172,24 @@ def _first_line(exc: BaseException) -> str:
     return redact(text[0]) if text else type(exc).__name__
 
 
-def _create(database: Database, seed: Seeder | None) -> None:
-    # Schema, meta rows and the seed catalog in one transaction: all or nothing.
+def _create(database: Database, seed: Seeder | None) -> bool:
+    """Schema, meta rows and the seed catalog in one transaction: all or nothing. False when
+    another process created the database meanwhile."""
     with database.write() as session:
         conn = session.connection()
+        # Two first uses at once (two watchers, or the daemon and a person): one creates, the
+        # other waits for its lock (SQLite: BEGIN IMMEDIATE) and then finds the schema made.
         if conn.dialect.name == "postgresql":
-            # Two first uses at once (two watchers, or the daemon and a person): one creates,
-            # the other waits here and then finds the schema made.
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CREATE_LOCK_KEY})
-            if sa.inspect(conn).has_table("tracker_meta"):
-                return
+        if sa.inspect(conn).has_table("tracker_meta"):
+            return False
         SQLModel.metadata.create_all(conn)
         session.add(models.Meta(key="app", value=APP_ID))
         session.add(models.Meta(key="schema_version", value=str(SCHEMA_VERSION)))
         session.flush()
         if seed is not None:
             seed(session)
+    return True
 
 
 # Each step upgrades from version N-1 to N inside the same transaction as the version bump.

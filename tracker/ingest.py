@@ -67,8 +67,9 @@ def candidates(
     for item in items:
         try:
             check_url(item.url)
-        except ValueError:
-            stats.dropped.append(f"item without a usable link: {item.title[:60]!r}")
+            item.url.encode("utf-8")  # a lone surrogate (from a JSON escape) cannot be stored
+        except (ValueError, UnicodeEncodeError):
+            stats.dropped.append(f"item without a usable link: {clean_stored(item.title, 60)!r}")
             continue
         published = to_naive_utc(item.published_at) if item.published_at else now
         published = min(published, now)  # a future date is a feed bug, not news from tomorrow
@@ -99,7 +100,7 @@ def candidates(
         if hits:
             stats.matched += 1
         key = canonical_url(item.url)
-        tkey = title_key(item.title)  # type: ignore[operator]
+        tkey = clean_stored(title_key(clean_stored(item.title, 1000)), 1000)  # type: ignore[operator]
         for slug, terms, score, review, milestone in hits:
             result.append(
                 Candidate(
@@ -134,9 +135,15 @@ def store_outcome(
     )
     if not found:
         return stats
-    existing = _existing_urls(session, {c.canonical for c in found})
+    canonicals = {c.canonical for c in found}
+    existing = _existing_urls(session, canonicals)
+    # A URL already recorded as another row's mention is known too: seeing the syndicated copy
+    # again next hour must neither add a second mention (a unique violation that would abort
+    # the whole refresh) nor turn it into evidence of its own.
+    mentioned = _existing_mentions(session, canonicals)
+    existing |= {(cid, url) for cid, _, url in mentioned}
+    mentioned_pairs = {(ev_id, url) for _, ev_id, url in mentioned}
     by_title = _existing_titles(session, {c.title_key for c in found if c.title_key})
-    mentioned: set[tuple[int, str]] = set()
     for cand in found:
         cid = commitments[cand.slug]
         if (cid, cand.canonical) in existing:
@@ -144,8 +151,8 @@ def store_outcome(
             continue
         twin = _syndicated_twin(by_title.get((cid, cand.title_key), []), cand.published_at)
         if twin is not None and cand.title_key:
-            if (twin, cand.canonical) not in mentioned:
-                mentioned.add((twin, cand.canonical))
+            if (twin, cand.canonical) not in mentioned_pairs:
+                mentioned_pairs.add((twin, cand.canonical))
                 session.add(
                     models.Mention(
                         evidence_id=twin,
@@ -222,6 +229,21 @@ def _existing_urls(session: Session, urls: set[str]) -> set[tuple[int, str]]:
             )
         )
         result.update((cid, url) for cid, url in rows)
+    return result
+
+
+def _existing_mentions(session: Session, urls: set[str]) -> set[tuple[int, int, str]]:
+    """(commitment id, evidence id, canonical URL) of the mentions already stored for `urls`."""
+    mention = models.Mention.__table__  # type: ignore[attr-defined]
+    evidence = models.Evidence.__table__  # type: ignore[attr-defined]
+    result: set[tuple[int, int, str]] = set()
+    for chunk in _chunks(sorted(urls)):
+        rows = session.connection().execute(
+            sa.select(evidence.c.commitment_id, mention.c.evidence_id, mention.c.canonical_url)
+            .join(evidence, evidence.c.id == mention.c.evidence_id)
+            .where(mention.c.canonical_url.in_(chunk))
+        )
+        result.update((cid, ev_id, url) for cid, ev_id, url in rows)
     return result
 
 

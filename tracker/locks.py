@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -11,18 +12,24 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from tracker.db import Database, sqlite_path
-from tracker.errors import EnvironmentProblem
+from tracker.errors import EnvironmentProblem, UsageError
 
 # An arbitrary constant naming "the tracker refresh" among PostgreSQL advisory locks.
 PG_LOCK_KEY = 0x7472_6B72
 
 
 def lock_wait() -> float:
+    """Seconds a refresh waits for another one to finish: $TRACKER_LOCK_WAIT, default 10."""
     raw = os.environ.get("TRACKER_LOCK_WAIT", "10")
     try:
-        return max(0.0, float(raw))
+        value = float(raw)
     except ValueError:
-        return 10.0
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        # A typo must not silently become "wait 10 s" (or wait forever): say so, like the
+        # other TRACKER_* settings do.
+        raise UsageError(f"TRACKER_LOCK_WAIT must be a number of seconds ≥ 0, got {raw!r}")
+    return value
 
 
 class Busy(EnvironmentProblem):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from sqlmodel import select
 
 from tracker import models, store
@@ -194,15 +195,26 @@ def refresh(
             [spec for _, spec in to_fetch], validators, settings or http_settings(), on_outcome
         )
 
-        for (source, _), outcome in zip(to_fetch, outcomes, strict=True):
+        for (source, _), fetched in zip(to_fetch, outcomes, strict=True):
             now = utcnow()
-            with db.write() as session:
-                stats = (
-                    store_outcome(session, source, outcome, matcher, ids, now)  # type: ignore[arg-type]
-                    if outcome.state == "ok"
-                    else IngestStats()
-                )
-                h, failures_before = record_health(session, source, outcome, stats, now)
+            outcome = fetched
+            try:
+                with db.write() as session:
+                    stats = (
+                        store_outcome(session, source, outcome, matcher, ids, now)  # type: ignore[arg-type]
+                        if outcome.state == "ok"
+                        else IngestStats()
+                    )
+                    h, failures_before = record_health(session, source, outcome, stats, now)
+            except sa.exc.OperationalError:
+                raise  # locked, read-only, disk full: the environment's problem, for every source
+            except Exception as exc:
+                # Something in this source's batch that we could not store must not cost the
+                # other sources their run: the batch was rolled back whole; say why.
+                outcome = _unstorable(fetched, exc)
+                stats = IngestStats()
+                with db.write() as session:
+                    h, failures_before = record_health(session, source, outcome, stats, now)
             result = SourceResult(
                 source,
                 outcome.state,
@@ -235,6 +247,24 @@ def refresh(
     order = {s.name: i for i, s in enumerate(chosen)}
     report.results.sort(key=lambda r: order[r.source.name])
     return report
+
+
+def _unstorable(outcome: Outcome, exc: Exception) -> Outcome:
+    """The source's outcome turned into a failure whose reason names what went wrong."""
+    from scrapers import Outcome
+
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    reason = f"could not store its items: {type(exc).__name__}" + (
+        f": {detail[0]}" if detail else ""
+    )
+    return Outcome(
+        source=outcome.source,
+        state="failed",
+        reason=reason[:300],
+        validators=outcome.validators,
+        http_status=outcome.http_status,
+        elapsed=outcome.elapsed,
+    )
 
 
 def _extra_validators(h: models.SourceHealth) -> dict[str, Any]:

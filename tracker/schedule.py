@@ -74,12 +74,9 @@ def _env_line(name: str, value: str) -> str | None:
 
 
 def _has_password(url: str) -> bool:
-    from urllib.parse import urlsplit
+    from tracker.sqlitefile import redact
 
-    try:
-        return urlsplit(url).password is not None
-    except ValueError:
-        return True  # unparseable: be safe and keep it off the command line
+    return redact(url) != url
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ ours and at which schema version. Kept free of heavy imports so that read-only c
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from tracker.errors import EnvironmentProblem, UsageError
 
@@ -45,17 +45,14 @@ def plain_sqlite_path(url: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
+# Read the way SQLAlchemy reads a URL: the password runs to the last '@' of the authority, so it
+# may itself hold '/', '#' or '?', which urlsplit would take for the end of the host.
+_URL_PASSWORD = re.compile(r"^(?P<head>[\w+.-]+://[^:/@]*):[^@]*@")
+
+
 def redact(url: str) -> str:
     """The URL with any password replaced by ***, for every message a person may see."""
-    if "://" not in url:
-        return url
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return _URL_PASSWORD.sub(r"\g<head>:***@", url, count=1)
 
 
 def inspect_sqlite_file(path: Path) -> int | None:
@@ -95,6 +92,10 @@ def inspect_sqlite_file(path: Path) -> int | None:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise EnvironmentProblem(
+                f"database {path} is locked by another process; try again shortly"
+            ) from exc
         raise EnvironmentProblem(
             f"{path} is not a usable database ({exc}); left untouched"
         ) from exc
