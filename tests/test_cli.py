@@ -359,3 +359,29 @@ def test_console_script_and_module_entry(tmp_path: Path) -> None:
     r = run_cli("status", env={"TRACKER_DB": str(tmp_path / "x.db")})
     assert r.code == 0, r.err
     assert "khodaafarin-crossing" in r.out
+
+
+def test_show_limits_the_evidence_list_and_says_so(cli) -> None:  # type: ignore[no-untyped-def]
+    for i in range(3):
+        r = cli(
+            "evidence",
+            "add",
+            "tourist-tours",
+            "--url",
+            f"https://example.org/tour/{i}",
+            "--title",
+            f"Tour number {i}",
+            "--date",
+            f"2025-0{i + 1}-01",
+            "--stance",
+            "neutral",
+        )
+        assert r.code == 0, r.err
+    out = cli("show", "tourist-tours", "--limit", "2").out
+    assert "Evidence (3), newest first; showing 2 (--limit)" in out
+    assert "Tour number 2" in out and "Tour number 1" in out and "Tour number 0" not in out
+    assert (
+        "Evidence (3), newest first\n"
+        in cli("show", "tourist-tours").out.replace(" \n", "\n").replace("  ", "")
+        or "showing" not in cli("show", "tourist-tours").out
+    )

@@ -160,6 +160,9 @@ def status(
 @app.command()
 def show(
     slug: Annotated[str, typer.Argument(help="The commitment's slug, e.g. khodaafarin-crossing.")],
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="Show at most this many evidence items (newest).")
+    ] = 100,
 ) -> None:
     """The whole card of one commitment: quote, milestones, status and why, history, evidence.
 
@@ -173,9 +176,14 @@ def show(
         commitment = store.find_commitment(session, slug)
         row = store.rows(session, today, slugs=[slug])[0]
         hist = store.history(session, commitment.id)  # type: ignore[arg-type]
-        evidence = store.evidence_of(session, commitment.id)  # type: ignore[arg-type]
+        evidence = store.evidence_of(session, commitment.id, limit)  # type: ignore[arg-type]
+        total = (
+            store.count_evidence(session, commitment.id)
+            if len(evidence) == limit
+            else len(evidence)
+        )  # type: ignore[arg-type]
     reached = {p: r.on for p, r in row.digest.reached.items()}
-    console().print(card(row, today, hist, evidence, reached))
+    console().print(card(row, today, hist, evidence, reached, total))
 
 
 @evidence_app.command("add")
@@ -253,7 +261,7 @@ def review_list(
 
     with STATE.db().read() as session:
         items = store.pending(session, slug, limit=limit)
-        total = len(store.pending(session, slug)) if len(items) == limit else len(items)
+        total = store.count_pending(session, slug) if len(items) == limit else len(items)
     if not items:
         typer.echo("nothing waiting for review")
         return

@@ -168,13 +168,24 @@ def history(session: Session, commitment_id: int) -> list[models.StatusHistory]:
 # ---------------------------------------------------------------- evidence
 
 
-def evidence_of(session: Session, commitment_id: int) -> list[models.Evidence]:
-    return list(
+def evidence_of(
+    session: Session, commitment_id: int, limit: int | None = None
+) -> list[models.Evidence]:
+    query = (
+        select(models.Evidence)
+        .where(models.Evidence.commitment_id == commitment_id)
+        .order_by(models.Evidence.published_at.desc(), models.Evidence.id.desc())  # type: ignore[attr-defined]
+    )
+    return list(session.exec(query.limit(limit) if limit is not None else query))
+
+
+def count_evidence(session: Session, commitment_id: int) -> int:
+    return int(
         session.exec(
-            select(models.Evidence)
+            select(sa.func.count())
+            .select_from(models.Evidence)
             .where(models.Evidence.commitment_id == commitment_id)
-            .order_by(models.Evidence.published_at.desc(), models.Evidence.id.desc())  # type: ignore[attr-defined]
-        )
+        ).one()
     )
 
 
@@ -280,8 +291,19 @@ def pending(
     return list(session.exec(query))
 
 
-def count_pending(session: Session) -> int:
-    return readmodel.pending_count(readmodel.Reader.session(session))
+def count_pending(session: Session, slug: str | None = None) -> int:
+    if slug is None:
+        return readmodel.pending_count(readmodel.Reader.session(session))
+    commitment = find_commitment(session, slug)
+    return int(
+        session.exec(
+            select(sa.func.count())
+            .select_from(models.Evidence)
+            .where(
+                models.Evidence.review == "pending", models.Evidence.commitment_id == commitment.id
+            )
+        ).one()
+    )
 
 
 def get_evidence(session: Session, evidence_id: int) -> models.Evidence:

@@ -96,6 +96,7 @@ def card(
     history: list[models.StatusHistory],
     evidence: list[models.Evidence],
     reached: dict[int, date],
+    total: int,
 ) -> Group:
     c = row.commitment
     head = Text.assemble(
@@ -142,7 +143,10 @@ def card(
     parts.append(hist)
 
     ev = Table(
-        title=f"Evidence ({len(evidence)}), newest first", title_justify="left", box=box.SIMPLE
+        title=f"Evidence ({total}), newest first"
+        + (f"; showing {len(evidence)} (--limit)" if len(evidence) < total else ""),
+        title_justify="left",
+        box=box.SIMPLE,
     )
     for col in ("id", "date", "source", "title / link", "stance", "ms", "review"):
         ev.add_column(col, overflow="fold")
