@@ -380,8 +380,4 @@ def test_show_limits_the_evidence_list_and_says_so(cli) -> None:  # type: ignore
     out = cli("show", "tourist-tours", "--limit", "2").out
     assert "Evidence (3), newest first; showing 2 (--limit)" in out
     assert "Tour number 2" in out and "Tour number 1" in out and "Tour number 0" not in out
-    assert (
-        "Evidence (3), newest first\n"
-        in cli("show", "tourist-tours").out.replace(" \n", "\n").replace("  ", "")
-        or "showing" not in cli("show", "tourist-tours").out
-    )
+    assert "showing" not in cli("show", "tourist-tours").out
