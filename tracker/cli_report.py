@@ -165,7 +165,10 @@ def daemon(
 
     Example: tracker daemon --refresh-every 30m --email
     """
+    import gc
     import os
+
+    gc.enable()  # `tracker.cli.entry` turns it off for short commands; this one runs for weeks
 
     from tracker import schedule
 

@@ -76,6 +76,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.write_engine is not self.engine:
+            self.write_engine.dispose()
 
 
 def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:

@@ -65,14 +65,6 @@ def candidates(
     """Which commitments each item is evidence for, and how it would be stored."""
     result = []
     for item in items:
-        try:
-            check_url(item.url)
-            item.url.encode("utf-8")  # a lone surrogate (from a JSON escape) cannot be stored
-        except (ValueError, UnicodeEncodeError):
-            stats.dropped.append(f"item without a usable link: {clean_stored(item.title, 60)!r}")
-            continue
-        published = to_naive_utc(item.published_at) if item.published_at else now
-        published = min(published, now)  # a future date is a feed bug, not news from tomorrow
         structured = item.structured or {}
         if structured.get("commitment"):
             slug = str(structured["commitment"])
@@ -97,8 +89,17 @@ def candidates(
                 for m in matcher.match(text, item.language or source.language)
                 if m.slug in known_slugs
             ]
-        if hits:
-            stats.matched += 1
+        if not hits:
+            continue  # nine items in ten are about something else: no URL work for them
+        try:
+            check_url(item.url)
+            item.url.encode("utf-8")  # a lone surrogate (from a JSON escape) cannot be stored
+        except (ValueError, UnicodeEncodeError):
+            stats.dropped.append(f"item without a usable link: {clean_stored(item.title, 60)!r}")
+            continue
+        stats.matched += 1
+        published = to_naive_utc(item.published_at) if item.published_at else now
+        published = min(published, now)  # a future date is a feed bug, not news from tomorrow
         key = canonical_url(item.url)
         tkey = clean_stored(title_key(clean_stored(item.title, 1000)), 1000)  # type: ignore[operator]
         for slug, terms, score, review, milestone in hits:

@@ -93,6 +93,32 @@ class Evidence(SQLModel, table=True):
         sa.Index("ix_evidence_commitment_title_key", "commitment_id", "title_key"),
         sa.Index("ix_evidence_created", "created_at"),
         sa.Index("ix_evidence_published", "published_at"),
+        # Small partial indexes over confirmed evidence: every first/latest row that
+        # readmodel.digests needs is one probe, however many pending and rejected rows there are.
+        sa.Index(
+            "ix_evidence_confirmed_milestone",
+            "commitment_id",
+            "milestone",
+            "published_at",
+            sqlite_where=sa.text("review = 'confirmed' AND milestone IS NOT NULL"),
+            postgresql_where=sa.text("review = 'confirmed' AND milestone IS NOT NULL"),
+        ),
+        sa.Index(
+            "ix_evidence_confirmed_stance",
+            "commitment_id",
+            "stance",
+            "published_at",
+            sqlite_where=sa.text("review = 'confirmed'"),
+            postgresql_where=sa.text("review = 'confirmed'"),
+        ),
+        sa.Index(
+            "ix_evidence_cancellation",
+            "commitment_id",
+            "review",
+            "published_at",
+            sqlite_where=sa.text("cancels"),
+            postgresql_where=sa.text("cancels"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     commitment_id: int = Field(foreign_key="commitment.id")

@@ -146,48 +146,75 @@ def pending_count(r: Reader) -> int:
 
 
 def digests(r: Reader, until: datetime | None = None) -> dict[int, Digest]:
-    """Per-commitment evidence aggregates in four grouped queries; with `until`, as they stood
-    for evidence published before that moment (rebuilding past weeks)."""
+    """Per-commitment evidence aggregates; with `until`, as they stood for evidence published
+    before that moment (rebuilding past weeks).
+
+    The cost does not grow with rejected evidence, the bulk of an old database: pending and
+    confirmed rows are counted per commitment through `ix_evidence_commitment_review` (two
+    one-key GROUP BYs; grouping by commitment and review at once sorts, at twice the cost), and
+    every first or latest row is one index probe (LIMIT 1) into a small partial index over
+    confirmed evidence (see models.Evidence).
+    """
     params: dict[str, Any] = {}
     cut = ""
     if until is not None:
-        cut = " AND published_at < :until"
+        cut = " AND x.published_at < :until"
         params["until"] = r.time(until)
 
-    counts: dict[int, dict[str, Any]] = {}
-    for cid, review, n, newest in r.run(
-        "SELECT commitment_id, review, COUNT(*), MAX(published_at) FROM evidence"
-        f" WHERE review IN ('pending', 'confirmed'){cut} GROUP BY commitment_id, review",
-        params,
-    ):
-        entry = counts.setdefault(cid, {"pending": 0, "confirmed": 0, "last": None})
-        entry[review] = n
-        d = as_date(newest)
-        entry["last"] = d if entry["last"] is None or d > entry["last"] else entry["last"]
-
-    def first(columns: str, where: str, order: str) -> list[tuple[Any, ...]]:
-        return r.run(
-            f"SELECT {columns}, published_at, id FROM ("
-            f" SELECT {columns}, published_at, id, ROW_NUMBER() OVER ("
-            f"  PARTITION BY {columns} ORDER BY {order}) AS rn"
-            f" FROM evidence WHERE review = 'confirmed' AND {where}{cut}) ranked WHERE rn = 1",
+    counts: dict[tuple[int, str], int] = {
+        (cid, review): n
+        for cid, review, n in r.run(
+            "SELECT x.commitment_id, 'pending', COUNT(*) FROM commitment c CROSS JOIN evidence x"
+            f" WHERE x.commitment_id = c.id AND x.review = 'pending'{cut} GROUP BY x.commitment_id"
+            " UNION ALL"
+            " SELECT x.commitment_id, 'confirmed', COUNT(*) FROM commitment c CROSS JOIN evidence x"
+            f" WHERE x.commitment_id = c.id AND x.review = 'confirmed'{cut}"
+            " GROUP BY x.commitment_id",
             params,
         )
+    }
+    last: dict[int, date] = {}
+    for cid, newest_pending, newest_confirmed in r.run(
+        "SELECT c.id,"
+        " (SELECT MAX(x.published_at) FROM evidence x"
+        f"  WHERE x.commitment_id = c.id AND x.review = 'pending'{cut}),"
+        " (SELECT MAX(x.published_at) FROM evidence x"
+        f"  WHERE x.commitment_id = c.id AND x.review = 'confirmed'{cut})"
+        " FROM commitment c",
+        params,
+    ):
+        days = [as_date(v) for v in (newest_pending, newest_confirmed) if v is not None]
+        if days:
+            last[cid] = max(days)
 
     reached: dict[int, dict[int, Reached]] = {}
-    for cid, ms, on, ev_id in first(
-        "commitment_id, milestone",
-        "milestone IS NOT NULL AND stance <> 'setback'",
-        "published_at, id",
+    for cid, ms, on, ev_id in r.run(
+        "SELECT m.commitment_id, m.position, e.published_at, e.id FROM milestone m"
+        " JOIN evidence e ON e.id = (SELECT x.id FROM evidence x"
+        "  WHERE x.commitment_id = m.commitment_id AND x.review = 'confirmed'"
+        "  AND x.milestone IS NOT NULL AND x.milestone = m.position AND x.stance <> 'setback'"
+        f"{cut} ORDER BY x.published_at, x.id LIMIT 1)",
+        params,
     ):
         reached.setdefault(cid, {})[ms] = Reached(ms, as_date(on), ev_id)
     latest: dict[tuple[int, str], tuple[date, int]] = {}
-    for cid, stance, on, ev_id in first(
-        "commitment_id, stance", "stance IN ('progress', 'setback')", "published_at DESC, id DESC"
+    for cid, stance, on, ev_id in r.run(
+        "SELECT c.id, s.stance, e.published_at, e.id FROM commitment c"
+        " CROSS JOIN (SELECT 'progress' AS stance UNION ALL SELECT 'setback') s"
+        " JOIN evidence e ON e.id = (SELECT x.id FROM evidence x"
+        "  WHERE x.commitment_id = c.id AND x.review = 'confirmed' AND x.stance = s.stance"
+        f"{cut} ORDER BY x.published_at DESC, x.id DESC LIMIT 1)",
+        params,
     ):
         latest[(cid, stance)] = (as_date(on), ev_id)
     cancelled: dict[int, tuple[date, int]] = {}
-    for cid, on, ev_id in first("commitment_id", "cancels", "published_at, id"):
+    for cid, on, ev_id in r.run(
+        "SELECT c.id, e.published_at, e.id FROM commitment c"
+        " JOIN evidence e ON e.id = (SELECT x.id FROM evidence x"
+        "  WHERE x.commitment_id = c.id AND x.review = 'confirmed' AND x.cancels"
+        f"{cut} ORDER BY x.published_at, x.id LIMIT 1)",
+        params,
+    ):
         cancelled[cid] = (as_date(on), ev_id)
 
     return {
@@ -196,11 +223,11 @@ def digests(r: Reader, until: datetime | None = None) -> dict[int, Digest]:
             last_progress=latest.get((cid, "progress")),
             last_setback=latest.get((cid, "setback")),
             cancelled=cancelled.get(cid),
-            pending=int(counts.get(cid, {}).get("pending", 0)),
-            last_evidence=counts.get(cid, {}).get("last"),
-            confirmed=int(counts.get(cid, {}).get("confirmed", 0)),
+            pending=counts.get((cid, "pending"), 0),
+            last_evidence=last.get(cid),
+            confirmed=counts.get((cid, "confirmed"), 0),
         )
-        for cid in set(counts) | set(reached)
+        for cid in set(last) | set(reached)
     }
 
 

@@ -185,7 +185,7 @@ def evaluate(
             )
         else:
             status = "announced"
-            why = f"no milestone confirmed yet; announced {quiet} days ago"
+            why = f"no milestone confirmed yet; announced {(today - facts.announced_on).days} days ago"
 
     flags: list[str] = []
     if facts.deadline is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Parameters that identify a campaign or a click, not a document.
@@ -26,12 +27,15 @@ TRACKING_PARAMS = frozenset(
 )
 
 
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f]")
+
+
 def check_url(url: str) -> str:
     """Return the URL if it is an absolute http(s) URL with a host, else raise ValueError."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValueError(f"expected an http(s) URL, got {url!r:.80}")
-    if any(ch.isspace() for ch in url) or any(ord(ch) < 32 for ch in url):
+    if _SPACE_OR_CONTROL.search(url):
         raise ValueError(f"expected an http(s) URL without spaces, got {url!r:.80}")
     return url
 
