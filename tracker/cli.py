@@ -120,33 +120,7 @@ def status(
             rows = store.rows(session, today, agreement=agreement, status=only_status)
             total_pending = store.count_pending(session)
     if as_json:
-        _print_json(
-            {
-                "today": today.isoformat(),
-                "pending_review": total_pending,
-                "commitments": [
-                    {
-                        "slug": r.commitment.slug,
-                        "agreement": r.agreement_slug,
-                        "title": r.commitment.title,
-                        "status": r.verdict.status,
-                        "explanation": r.verdict.explanation,
-                        "flags": list(r.verdict.flags),
-                        "milestones_reached": r.verdict.progress,
-                        "milestones_total": len(r.milestones),
-                        "current_milestone": r.milestones[r.verdict.progress - 1]
-                        if r.verdict.progress
-                        else None,
-                        "last_evidence_on": r.digest.last_evidence.isoformat()
-                        if r.digest.last_evidence
-                        else None,
-                        "pending_review": r.digest.pending,
-                        "days_since_announced": (today - r.commitment.announced_on).days,
-                    }
-                    for r in rows
-                ],
-            }
-        )
+        _print_json(readmodel.status_data(rows, today, total_pending))
         return
     from tracker.views import console, status_table
 

@@ -277,3 +277,32 @@ def rows(
         if status is None or verdict.status == status:
             result.append(Row(c, c.agreement_slug, titles, d, verdict))
     return result
+
+
+def status_data(rows: list[Row], today: date, pending_total: int) -> dict[str, Any]:
+    """What `tracker status --json` prints: the table's content as data."""
+    return {
+        "today": today.isoformat(),
+        "pending_review": pending_total,
+        "commitments": [
+            {
+                "slug": r.commitment.slug,
+                "agreement": r.agreement_slug,
+                "title": r.commitment.title,
+                "status": r.verdict.status,
+                "explanation": r.verdict.explanation,
+                "flags": list(r.verdict.flags),
+                "milestones_reached": r.verdict.progress,
+                "milestones_total": len(r.milestones),
+                "current_milestone": r.milestones[r.verdict.progress - 1]
+                if r.verdict.progress
+                else None,
+                "last_evidence_on": r.digest.last_evidence.isoformat()
+                if r.digest.last_evidence
+                else None,
+                "pending_review": r.digest.pending,
+                "days_since_announced": (today - r.commitment.announced_on).days,
+            }
+            for r in rows
+        ],
+    }
