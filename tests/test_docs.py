@@ -115,3 +115,14 @@ def test_ruff_is_clean() -> None:
         text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_scrapers_never_import_tracker() -> None:
+    """DESIGN: scrapers/ knows HTTP and formats only and receives what it needs as arguments."""
+    offenders = [
+        f"{path.name}:{n}"
+        for path in sorted((ROOT / "scrapers").glob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if re.match(r"\s*(from tracker[ .]|import tracker\b)", line)
+    ]
+    assert not offenders

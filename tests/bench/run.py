@@ -582,7 +582,7 @@ def fill_database(bench: Bench, path: Path, evidence: int) -> float:
     return elapsed
 
 
-def timed_runs(bench: Bench, argv: list[str], db: Path, what: str) -> list[Run]:
+def timed_runs(bench: Bench, argv: list[str], db: Path | str, what: str) -> list[Run]:
     env = clean_env({"TRACKER_DB": str(db)})
     check(run_command(argv, env, cwd=bench.work), what)  # warm-up: page cache, bytecode
     runs = []
@@ -685,6 +685,65 @@ def measure_views(bench: Bench) -> tuple[Path, dict[str, float]]:
         )
     )
     return small, times
+
+
+def measure_postgres(bench: Bench, large: Path, admin_url: str) -> None:
+    """The PostgreSQL column: the large database copied to a fresh PostgreSQL database with
+    `tracker db copy`, vacuumed and analysed (as autovacuum would leave it), then the same views."""
+    import sqlalchemy as sa
+
+    name = f"tracker_bench_{os.getpid()}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    url = sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        started = time.perf_counter()
+        run = run_command(
+            tracker("--db", str(large), "db", "copy", "--to", url), clean_env(), timeout=3600
+        )
+        check(run, "db copy to PostgreSQL")
+        copy_seconds = time.perf_counter() - started
+        target = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        with target.connect() as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+        target.dispose()
+        bench.add(
+            Result(
+                f"`tracker db copy` of {bench.args.large:,} evidence rows to PostgreSQL",
+                copy_seconds,
+                "s",
+                "information",
+                None,
+                "wall clock of the command, all tables, counts verified",
+            )
+        )
+        for what, argv, limit in (
+            ("status", tracker("status"), 0.5),
+            (
+                "report weekly",
+                tracker("report", "weekly", "--out", str(bench.work / "pg-reports")),
+                2.0,
+            ),
+        ):
+            runs = timed_runs(bench, argv, url, f"tracker {what} (PostgreSQL)")
+            value = median([r.seconds for r in runs])
+            bench.add(
+                Result(
+                    f"`tracker {what}` at {bench.args.large:,} rows, PostgreSQL",
+                    value,
+                    "s",
+                    f"< {limit:g} s (the SQLite target)",
+                    value < limit,
+                    f"median of {bench.args.repeat} after a warm-up; after VACUUM ANALYZE",
+                    [r.seconds for r in runs],
+                )
+            )
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 def importtime(argv: list[str], env: dict[str, str], cwd: Path) -> list[dict[str, Any]]:
@@ -793,6 +852,12 @@ def main(argv: list[str] | None = None) -> None:
         "--tracker",
         help='the command to measure, e.g. "python -m tracker" (default: the console script)',
     )
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("TRACKER_TEST_PG_URL"),
+        help="a PostgreSQL server URL (a database on it is created and dropped) to measure the"
+        " views there too (default: $TRACKER_TEST_PG_URL; without it, no PostgreSQL column)",
+    )
     parser.add_argument("--matching-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.repeat = args.repeat or (3 if args.quick else 5)
@@ -835,6 +900,8 @@ def main(argv: list[str] | None = None) -> None:
             small, times = measure_views(bench)
             if "startup" in parts:
                 measure_startup(bench, small, times)
+            if args.pg_url:
+                measure_postgres(bench, work / "large.db", args.pg_url)
     finally:
         bench.extra["load_after"] = load_average()
         bench.extra["runner_max_rss_mb"] = round(
