@@ -361,3 +361,23 @@ def test_opensky_flight_is_trusted_evidence(
     assert rows == [("tabriz-baku-flight", rows[0][1], "confirmed", "sky")]
     for table in ("evidence", "source_health", "fetch_run", "status_history"):
         assert "very-secret-value" not in repr(query(db, f"SELECT * FROM {table}"))
+
+
+def test_switched_off_sources_are_counted_not_listed(
+    cli, env, httpserver: HTTPServer, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    httpserver.expect_request("/feed").respond_with_data(
+        rss([OTHER]), content_type="application/rss+xml"
+    )
+    src = sources_file(
+        tmp_path,
+        feed_source("local", httpserver.url_for("/feed"))
+        + feed_source("off-one", "https://example.org/rss", extra="enabled = false")
+        + feed_source("off-two", "https://example.org/rss2", extra="enabled = false"),
+    )
+    r = cli("refresh", "--sources", str(src))
+    assert r.code == 0, r.err
+    assert "2 source(s) switched off in the sources file (enabled = false)" in r.out
+    assert "off-one" not in r.out
+    assert "1 ok, 0 unchanged, 0 failed, 2 disabled" in r.out
+    assert len(httpserver.log) == 1  # switched-off sources are never fetched

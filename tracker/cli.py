@@ -447,9 +447,17 @@ def refresh(
     from tracker.text import for_terminal
 
     if not quiet or report.failed:
+        switched_off = 0
         for r in report.results:
-            if r.state == "failed" or (not quiet and r.state in ("disabled", "skipped")):
-                typer.echo(f"{r.source.name}: {r.state}: {for_terminal(r.reason or '')}")
+            if r.state == "disabled" and not r.source.enabled:
+                switched_off += 1  # the user's own choice: counted, not listed one by one
+            elif r.state == "failed" or (not quiet and r.state in ("disabled", "skipped")):
+                reason = (r.reason or "").removeprefix(f"{r.state}: ")
+                typer.echo(f"{r.source.name}: {r.state}: {for_terminal(reason)}")
+        if switched_off and not quiet:
+            typer.echo(
+                f"{switched_off} source(s) switched off in the sources file (enabled = false)"
+            )
         for ch in report.changes:
             typer.echo(f"status: {ch.slug}: {ch.old or '—'} → {ch.new}")
         typer.echo(report.summary())
