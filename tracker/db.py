@@ -58,10 +58,6 @@ class Database:
         path = sqlite_path(self.url)
         return str(path) if path else redact(self.url)
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
-
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reading; it never takes the write lock, so it runs during a refresh."""

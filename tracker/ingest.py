@@ -277,8 +277,6 @@ def record_health(
     outcome: Outcome | None,
     stats: IngestStats | None,
     now: datetime,
-    *,
-    skipped_reason: str | None = None,
 ) -> tuple[models.SourceHealth, int]:
     """Update the source's health row; returns it and its failure count before this run."""
     health = session.get(models.SourceHealth, source.name) or models.SourceHealth(name=source.name)

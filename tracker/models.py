@@ -212,7 +212,6 @@ class SourceHealth(SQLModel, table=True):
     fingerprint: str | None = None
     snapshot: str | None = None  # the watched text of a page, to summarise its next change
     next_due: datetime | None = utc()
-    alerted_failing: bool = False
 
 
 class FetchRun(SQLModel, table=True):

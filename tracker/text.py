@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 
 # Embeddings, overrides and isolates can reorder what follows them on screen and so make one row
 # look like another. LRM/RLM/ALM (marks) stay: Persian text uses them and they cannot spoof.
@@ -35,7 +34,3 @@ def visible(text: str) -> str:
 
 def for_terminal(text: str) -> str:
     return visible(one_line(text))
-
-
-def is_printable_name(text: str) -> bool:
-    return all(unicodedata.category(ch)[0] != "C" for ch in text)
