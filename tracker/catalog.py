@@ -349,17 +349,21 @@ def _sync_curated(
         )
     }
     added = 0
+    others: set[str] | None = None
     for item in items:
         key = canonical_url(item.url)
         row = rows.get(key)
         if row is None:
-            clash = session.exec(
-                select(models.Evidence).where(
-                    models.Evidence.commitment_id == commitment_id,
-                    models.Evidence.canonical_url == key,
+            if others is None:  # fetched once, and only when a new curated item needs checking
+                others = set(
+                    session.exec(
+                        select(models.Evidence.canonical_url).where(
+                            models.Evidence.commitment_id == commitment_id,
+                            models.Evidence.source != "curated",
+                        )
+                    )
                 )
-            ).first()
-            if clash is not None:
+            if key in others:
                 continue  # a person or a scraper already holds this URL: theirs wins
             row = models.Evidence(
                 commitment_id=commitment_id,

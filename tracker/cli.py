@@ -193,8 +193,6 @@ def evidence_add(
 
     when = parse_date(on, "--date")
     today = _today()
-    if when > today:
-        raise UsageError(f"--date {when.isoformat()} is in the future")
     with STATE.db().write() as session:
         row, changes = store.add_evidence(
             session,

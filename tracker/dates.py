@@ -56,3 +56,12 @@ def days_ago(d: date | None, now: date) -> str:
     if n < 0:
         return f"in {-n} days"
     return "1 day ago" if n == 1 else f"{n} days ago"
+
+
+def iso_utc(value: date | datetime | None) -> str | None:
+    """A stored (naive UTC) time as ISO 8601 with Z, a date as YYYY-MM-DD, None as None."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.replace(microsecond=0).isoformat() + "Z"
+    return value.isoformat()

@@ -5,24 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from tracker import models, store
+from tracker.dates import iso_utc as _iso
 from tracker.dates import utcnow
 
 EXPORT_VERSION = 1
-
-
-def _iso(value: date | datetime | None) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.replace(microsecond=0).isoformat() + "Z"
-    return value.isoformat()
 
 
 def build(session: Session, today: date) -> dict[str, Any]:

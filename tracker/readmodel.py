@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from tracker.dates import to_naive_utc
 from tracker.status import CommitmentFacts, Digest, Override, Reached, Verdict, evaluate
 
 Run = Callable[[str, dict[str, Any]], list[tuple[Any, ...]]]
@@ -55,9 +56,12 @@ def as_date(value: Any) -> date:
 
 
 def as_datetime(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value.replace(tzinfo=None) if value is not None and value.tzinfo else value
-    return datetime.fromisoformat(str(value))
+    """Naive UTC, whether the driver hands back naive or aware values, or text (SQLite)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value))
+    return to_naive_utc(value)
 
 
 def _json(value: Any) -> Any:

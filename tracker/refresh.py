@@ -11,7 +11,7 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -311,9 +311,7 @@ def source_table(
     sources: SourcesFile, health: dict[str, models.SourceHealth]
 ) -> list[dict[str, Any]]:
     """Sources joined with their health, as plain data for `tracker sources`."""
-
-    def iso(value: datetime | None) -> str | None:
-        return value.replace(microsecond=0).isoformat() + "Z" if value else None
+    from tracker.dates import iso_utc as iso
 
     rows = []
     for s in sources.sources:

@@ -38,7 +38,6 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from tracker import models, readmodel
-from tracker.dates import to_naive_utc
 from tracker.errors import UsageError
 from tracker.status import Digest, evaluate
 from tracker.store import facts_of
@@ -320,9 +319,9 @@ COMMITMENT = models.Commitment.__table__  # type: ignore[attr-defined]
 
 def naive_utc(value: object) -> datetime:
     """Naive UTC, whether the column type hands back naive or aware values (or text)."""
-    if not isinstance(value, datetime):
-        value = datetime.fromisoformat(str(value))
-    return to_naive_utc(value)
+    result = readmodel.as_datetime(value)
+    assert result is not None
+    return result
 
 
 def db_time(column: sa.ColumnElement[object], value: datetime) -> datetime:

@@ -237,6 +237,8 @@ def add_evidence(
     _check_milestone(session, commitment, milestone)
     if not title.strip():
         raise UsageError("title must not be empty")
+    if on > today:
+        raise UsageError(f"--date {on.isoformat()} is in the future")
     key = canonical_url(url)
     clash = session.exec(
         select(models.Evidence).where(
