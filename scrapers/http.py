@@ -12,12 +12,12 @@ import re
 import socket
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import httpx
 
@@ -36,6 +36,9 @@ __all__ = [
     "parse_retry_after",
     "raise_for_status",
 ]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 DEFAULT_USER_AGENT = "tracker/0.1 (+https://github.com/tracker-monitor/tracker)"
 
@@ -341,6 +344,16 @@ class HttpSession:
                 if wait > 0:
                     await asyncio.sleep(wait)
             self._last_start[host] = loop.time()
+
+    async def parse(self, func: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Run CPU work on untrusted bytes (parsing) and return its result.
+
+        Kinds call this for every parse: `await session.parse(parse_feed, body, ...)`. `func` must
+        be a top-level function and its arguments and result picklable, because the work is
+        moved into a worker process where the source deadline can stop it. It may raise
+        SourceError like any other step of a source.
+        """
+        return func(*args, **kwargs)
 
     def _backoff(self, attempt: int) -> float:
         base = min(self.settings.backoff_max, self.settings.backoff_base * 2**attempt)
