@@ -39,7 +39,9 @@ def actor() -> str:
 def _seed(session: Session) -> None:
     from tracker import catalog
 
-    catalog.load_into(session, catalog.builtin_catalog())
+    chosen = os.environ.get("TRACKER_CATALOG")
+    specs = catalog.read_catalog(chosen) if chosen else catalog.builtin_catalog()
+    catalog.load_into(session, specs)
     session.flush()
     sync_statuses(session, today=_today(), by="catalog")
 
