@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "golden"))
-import build as golden  # noqa: E402
+import build as golden
 
 EXPECTED = Path(__file__).resolve().parent / "golden" / "expected"
 

@@ -120,13 +120,23 @@ def build(out: Path) -> dict[str, str]:
     by_title = sorted(ids.items())
     for title, evidence_id in by_title:
         if "dealership" in title:
-            tracker("review", "confirm", str(evidence_id), "--milestone", "3", "--stance", "progress")
+            tracker(
+                "review", "confirm", str(evidence_id), "--milestone", "3", "--stance", "progress"
+            )
         elif "dam" in title:
             tracker("review", "reject", str(evidence_id), "--reason", "the dam, not the crossing")
     tracker(
-        "evidence", "add", "health-tourism", "--url", "https://golden.example.org/manual/1",
-        "--title", "Tabriz hospitals sign a referral agreement with Baku clinics",
-        "--date", "2026-11-23", "--stance", "progress",
+        "evidence",
+        "add",
+        "health-tourism",
+        "--url",
+        "https://golden.example.org/manual/1",
+        "--title",
+        "Tabriz hospitals sign a referral agreement with Baku clinics",
+        "--date",
+        "2026-11-23",
+        "--stance",
+        "progress",
     )
     tracker("set-status", "tourist-tours", "stalled", "--reason", "no tours found by the editor")
     tracker("set-status", "joint-industrial-park", "broken", "--reason", "a test override")
