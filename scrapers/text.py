@@ -1,4 +1,9 @@
-"""Bytes to text, and markup to plain text, the same way for every kind."""
+"""Bytes to text, and markup to plain text, the same way for every kind.
+
+Everything here runs on bytes a stranger wrote, so every function is linear in its input: no
+regular expression that can backtrack over an unbounded run, markup scanned with `str.find`,
+and `html_to_text(…, limit)` cuts the raw text before it does any work.
+"""
 
 from __future__ import annotations
 
@@ -24,11 +29,15 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-_XML_DECL_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
-_META_CHARSET = re.compile(
-    rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE
+# Quantifiers are bounded and the patterns run on a bounded prefix, so they stay cheap on any input.
+_XML_DECL_ENCODING = re.compile(
+    rb"""^\s{0,64}<\?xml[^>]{0,256}?encoding\s{0,8}=\s{0,8}["']([A-Za-z0-9._:-]{1,40})["']"""
 )
-_CT_CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]{0,512}?charset\s{0,8}=\s{0,8}["']?\s{0,8}([A-Za-z0-9._:-]{1,40})""",
+    re.IGNORECASE,
+)
+_CT_CHARSET = re.compile(r"""charset\s{0,8}=\s{0,8}["']?([A-Za-z0-9._:-]{1,40})""", re.IGNORECASE)
 # Without any declaration, the legacy code page of the source's language is the best guess:
 # Iranian sites that are not UTF-8 are windows-1256, Russian ones windows-1251.
 _LEGACY_BY_LANGUAGE = {
@@ -39,17 +48,25 @@ _LEGACY_BY_LANGUAGE = {
     "tr": "cp1254",
 }
 
-_XML_DECL = re.compile(r"^\ufeff?\s*<\?xml[^>]*\?>")
-_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
-_INVISIBLE = re.compile(
-    r"<(script|style|noscript|template)\b[^>]*>.*?</\1\s*>", re.DOTALL | re.IGNORECASE
+_XML_DECL = re.compile(r"^\ufeff?\s{0,64}<\?xml[^>]{0,512}\?>")
+# C0 controls except tab/newline/CR (whitespace, collapsed below), DEL, and the C1 range:
+# \x9b is a one-byte terminal escape (CSI) and must never reach a terminal.
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+# html.unescape turns a numeric reference into an int: one with thousands of digits raises
+# ValueError (Python's int-from-string limit), so such references become U+FFFD first. Nine
+# digits is already past the largest code point (0x10FFFF = 1114111).
+_LONG_CHARREF = re.compile(r"&#(?:[xX][0-9a-fA-F]{9,}|[0-9]{9,});?")
+_TAG_NAME = re.compile(r"/?([A-Za-z][A-Za-z0-9]{0,15})")
+# Where markup can start: "<" then a letter, "/", "!" or "?"; any other "<" is text ("a < b").
+_TAG_START = re.compile(r"<[A-Za-z/!?]")
+
+_INVISIBLE = frozenset({"script", "style", "noscript", "template"})
+_BLOCK = frozenset(
+    ["address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul"]
 )
-_BLOCK_TAG = re.compile(
-    r"</?(?:address|article|aside|blockquote|br|dd|div|dl|dt|figcaption|figure|footer|form|"
-    r"h[1-6]|header|hr|li|main|nav|ol|p|pre|section|table|td|th|tr|ul)\b[^>]*>",
-    re.IGNORECASE,
-)
-_ANY_TAG = re.compile(r"<[^>]*>")
+# How much raw markup may be read for each character of output: generous for tag-heavy HTML,
+# and a bound on the work any one field can cause.
+_RAW_PER_CHAR = 20
 
 
 def _codec(label: str | bytes | None) -> str | None:
@@ -87,8 +104,26 @@ def _mostly_utf8(body: bytes) -> bool:
     broken = text.count("\ufffd") - body.count(b"\xef\xbf\xbd")
     if broken <= 0:
         return True
-    wide = sum(1 for ch in text if ch > "\x7f") - broken
+    # Counted in C: a Python loop over 10 MB of characters would take a second.
+    wide = len(text) - len(text.encode("ascii", "ignore")) - broken
     return wide >= _UTF8_MAJORITY * broken
+
+
+def _wide_without_bom(head: bytes) -> str | None:
+    """UTF-32 / UTF-16 recognised by the zero bytes around the first ASCII character (XML 1.0
+    appendix F): such a body is text in no 8-bit encoding."""
+    if len(head) < 4:
+        return None
+    zero = [b == 0 for b in head[:4]]
+    if zero == [True, True, True, False]:
+        return "utf-32-be"
+    if zero == [False, True, True, True]:
+        return "utf-32-le"
+    if zero == [True, False, True, False]:
+        return "utf-16-be"
+    if zero == [False, True, False, True]:
+        return "utf-16-le"
+    return None
 
 
 def detect_charset(
@@ -98,12 +133,16 @@ def detect_charset(
     markup: Literal["xml", "html", "text"] = "text",
     language: str | None = None,
 ) -> str:
-    """Pick the encoding: BOM, Content-Type charset, XML declaration or HTML meta, then a guess."""
+    """Pick the encoding: BOM, UTF-16/32 by shape, Content-Type charset, XML declaration or HTML
+    meta, then a guess."""
     for bom, name in _BOMS:
         if body.startswith(bom):
             return name
+    wide = _wide_without_bom(body[:4])
+    if wide is not None:
+        return wide
     candidates: list[str | None] = []
-    match = _CT_CHARSET.search(content_type or "")
+    match = _CT_CHARSET.search((content_type or "")[:512])
     candidates.append(_codec(match.group(1)) if match else None)
     if markup in ("xml", "html"):
         decl = _XML_DECL_ENCODING.match(body[:1024])
@@ -112,8 +151,13 @@ def detect_charset(
         meta = _META_CHARSET.search(body[:4096])
         candidates.append(_codec(meta.group(1)) if meta else None)
     utf8_ok: bool | None = None
-    for name in candidates:
-        if name is None:
+    for candidate in candidates:
+        if candidate is None:
+            continue
+        name = candidate
+        if name in ("utf-16", "utf-32", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
+            # A declaration read from ASCII-compatible bytes cannot be UTF-16/32 (the bytes
+            # would be wide): the label is wrong, so believe the bytes instead.
             continue
         if name == "utf-8":
             # A server that claims UTF-8 for windows-1256 bytes is common on older Iranian
@@ -147,31 +191,87 @@ def strip_xml_declaration(text: str) -> str:
     return _XML_DECL.sub("", text, count=1)
 
 
-_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
-
-
 def collapse(text: str) -> str:
-    """One line, single spaces, no control characters; ZWNJ stays (Persian spelling needs it)."""
+    """One line, single spaces, no control characters (C0 or C1); ZWNJ stays (Persian spelling
+    needs it)."""
     if _CONTROLS.search(text):
         text = _CONTROLS.sub(" ", text)
     return " ".join(text.split())
 
 
-def _strip_markup(text: str, block: str) -> str:
-    text = _COMMENT.sub(" ", text)
-    text = _INVISIBLE.sub(" ", text)
-    text = _BLOCK_TAG.sub(block, text)
-    text = _ANY_TAG.sub("", text)
+def _unescape(text: str) -> str:
+    if "&" not in text:
+        return text
+    if "&#" in text:
+        text = _LONG_CHARREF.sub("\ufffd", text)
     return html.unescape(text)
 
 
-def html_to_text(text: str | None) -> str:
-    """Plain, one-line text from an HTML fragment (or from text that merely has entities)."""
+def _skip_invisible(text: str, name: str, start: int) -> int:
+    """Index just past `</name …>` from `start`, or the end: a script runs to its end tag."""
+    size = len(name)
+    at = start
+    while True:
+        close = text.find("</", at)
+        if close < 0:
+            return len(text)
+        after = close + 2 + size
+        if text[close + 2 : after].lower() == name and not text[after : after + 1].isalnum():
+            end = text.find(">", after)
+            return len(text) if end < 0 else end + 1
+        at = close + 2
+
+
+def _strip_markup(text: str, block: str) -> str:
+    """Tags removed (block-level ones become `block`), comments and invisible elements dropped,
+    entities decoded. One pass of `str.find`: linear whatever the input."""
+    out: list[str] = []
+    pos = 0
+    end = len(text)
+    while pos < end:
+        start = _TAG_START.search(text, pos)
+        if start is None:
+            out.append(text[pos:])
+            break
+        lt = start.start()
+        out.append(text[pos:lt])
+        if text.startswith("<!--", lt):
+            close = text.find("-->", lt + 4)
+            out.append(" ")
+            pos = end if close < 0 else close + 3
+            continue
+        gt = text.find(">", lt + 1)
+        if gt < 0:
+            # No '>' anywhere after this point, so no later '<' can open a tag either.
+            out.append(text[lt:])
+            break
+        match = _TAG_NAME.match(text, lt + 1, gt)
+        name = match.group(1).lower() if match else ""
+        closing = text.startswith("</", lt)
+        pos = gt + 1
+        if name in _INVISIBLE and not closing and not text.startswith("/", gt - 1):
+            pos = _skip_invisible(text, name, pos)
+            out.append(" ")
+        elif name in _BLOCK:
+            out.append(block)
+    return _unescape("".join(out))
+
+
+def html_to_text(text: str | None, limit: int | None = None) -> str:
+    """Plain, one-line text from an HTML fragment (or from text that merely has entities).
+
+    With `limit`, the raw text is cut before any work (at `limit` × 20 characters: markup makes
+    text longer, never shorter by more than that in practice) and the result is at most `limit`
+    characters, ending in "…" when cut.
+    """
     if not text:
         return ""
+    if limit is not None:
+        text = text[: max(limit, 1) * _RAW_PER_CHAR]
     if "<" in text or "&" in text:
         text = _strip_markup(text, " ")
-    return collapse(text)
+    flat = collapse(text)
+    return flat if limit is None else truncate(flat, limit)
 
 
 def html_to_lines(text: str) -> list[str]:
