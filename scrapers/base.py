@@ -12,6 +12,23 @@ from typing import Any, Literal
 
 OutcomeState = Literal["ok", "unchanged", "failed", "disabled"]
 
+# Reasons for `Outcome.skipped`: what a source sent that could not become an item.
+SKIP_BAD_RECORD = "bad record"  # unreadable: broken JSON object, a field of the wrong type …
+SKIP_NO_LINK = "no link"  # nothing to cite
+SKIP_NOT_WEB_LINK = "not a web link"  # javascript:, mailto:, data: …
+SKIP_ITEM_CAP = "over the item cap"  # beyond HttpSettings.max_items_per_feed
+SKIP_CREDIT_BUDGET = "credit budget"  # a request not made to stay within the credit budget
+
+
+def count_skipped(skipped: dict[str, int], reason: str, n: int = 1) -> None:
+    if n > 0:
+        skipped[reason] = skipped.get(reason, 0) + n
+
+
+def merge_skipped(into: dict[str, int], more: dict[str, int]) -> None:
+    for reason, n in more.items():
+        count_skipped(into, reason, n)
+
 
 @dataclass(frozen=True)
 class SourceSpec:
@@ -46,6 +63,9 @@ class Item:
     # For structured kinds: facts that decide a commitment by themselves (a flight observed).
     # Keys: "commitment" (slug), "milestone" (int), "trusted" (bool), plus kind-specific facts.
     structured: dict[str, Any] = field(default_factory=dict)
+    # Other outlets carrying the same story, as (url, publisher) pairs: the other headlines of a
+    # Google News cluster. They are never matched on; they only say who else reported it.
+    also_reported_by: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,8 +76,10 @@ class Validators:
     last_modified: str | None = None
     # For the `page` kind: a hash of the watched part of the page as last seen.
     fingerprint: str | None = None
-    # For the `page` kind: the watched text itself (capped), so that the next change can be
-    # summarised as "what is new"; without it the summary is the start of the new text.
+    # Kind-specific memory between runs. For the `page` kind: the watched text itself (capped),
+    # so that the next change can be summarised as "what is new"; without it the summary is the
+    # start of the new text. For `opensky`: a small JSON record of the credits spent today and
+    # the days already read, so that a past day costs its credits once.
     snapshot: str | None = None
 
 
@@ -74,3 +96,9 @@ class Outcome:
     elapsed: float = 0.0
     # Set when the server asked us to come back later (Retry-After past our cap).
     retry_after: float | None = None
+    # Records the source sent that could not become items, by reason (SKIP_* above): one bad
+    # record never sinks a source, but it is counted and shown.
+    skipped: dict[str, int] = field(default_factory=dict)
+    # What the service says is left of its quota after this run (OpenSky's
+    # X-Rate-Limit-Remaining: credits left today); None when it did not say.
+    rate_limit_remaining: int | None = None

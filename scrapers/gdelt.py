@@ -8,7 +8,9 @@ Iran IR, Azerbaijan AJ, not AZ). OR'd terms in a query must be in parentheses an
 needs 4+ letters, or GDELT rejects the query. Titles come back in the original language.
 GDELT allows one request every 5 seconds; requests are spaced `min_interval` seconds apart
 (default 5). A rejected query or "Please limit requests…" fails the whole source with GDELT's own
-words and the query named; nothing from that run is kept.
+words and the query named; nothing from that run is kept. One broken article in an answer (GDELT
+sometimes sends an invalid backslash escape or a stray control character in a title) is repaired
+or skipped and counted; the other articles are kept.
 
 Example (queries come from the catalog's queries.gdelt, or one fixed `query`):
     [[source]]
@@ -23,19 +25,50 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from scrapers.base import Item, Outcome, SourceSpec, Validators
+from scrapers.base import (
+    SKIP_BAD_RECORD,
+    SKIP_NO_LINK,
+    SKIP_NOT_WEB_LINK,
+    Item,
+    Outcome,
+    SourceSpec,
+    Validators,
+    count_skipped,
+    merge_skipped,
+)
 from scrapers.errors import SourceError, one_line
+from scrapers.feeds import web_link
 from scrapers.http import HttpSession, Response, raise_for_status
 from scrapers.options import Options
-from scrapers.text import html_to_text, truncate
+from scrapers.text import html_to_text
 
-__all__ = ["DEFAULT_BASE_URL", "NEEDS_URL", "OPTIONS", "fetch", "parse_articles", "query_url"]
+__all__ = [
+    "CREDENTIALS",
+    "DEFAULT_BASE_URL",
+    "NEEDS_COMMITMENT",
+    "NEEDS_URL",
+    "OPTIONS",
+    "QUERY_KEY",
+    "TRUSTED",
+    "Articles",
+    "check_options",
+    "fetch",
+    "parse_articles",
+    "query_url",
+]
 
 NEEDS_URL = False
+NEEDS_COMMITMENT = False
+# One query per commitment, from the catalog's queries.gdelt (English, OR groups in parentheses).
+QUERY_KEY: str | None = "gdelt"
+CREDENTIALS: dict[str, str] = {}
+TRUSTED = False
 DEFAULT_BASE_URL = "https://api.gdeltproject.org/api/v2/doc/doc"
 OPTIONS: dict[str, str] = {
     "base_url": f"API endpoint (default {DEFAULT_BASE_URL})",
@@ -48,6 +81,13 @@ OPTIONS: dict[str, str] = {
 _DEFAULT_INTERVAL = 5.0
 _RATE_LIMIT_TEXT = "please limit requests"
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A backslash with what may follow it in JSON; anything else after it is an invalid escape.
+_ESCAPE = re.compile(r'\\(["\\/bfnrt]|u[0-9a-fA-F]{4})?')
+_ARTICLES_KEY = re.compile(r'"articles"\s*:\s*\[')
+_ARTICLE_START = re.compile(r'\{\s*"url"\s*:')
+_TIMESPAN = re.compile(r"(\d{1,6})\s?(min|minutes?|h|hours?|d|days?|w|weeks?|m|months?)")
+_TIMESPAN_MINUTES = {"min": 1, "h": 60, "d": 1440, "w": 10080, "m": 43200}
+_FILTER_WORD = r"[A-Za-z][A-Za-z0-9]{1,39}"
 _SEENDATE_FORMATS = ("%Y%m%dT%H%M%SZ", "%Y%m%d%H%M%S")
 # GDELT names languages in English; the matcher wants the codes the sources file uses.
 _LANGUAGE_CODES = {
@@ -66,10 +106,30 @@ def _filter(options: Options, name: str) -> str:
     raw = options.raw(name)
     if isinstance(raw, str) and ":" in raw:
         return raw.strip()  # already a GDELT expression
-    terms = [f"{name}:{value}" for value in options.words(name)]
+    words = options.words(name)
+    for word in words:
+        if not re.fullmatch(_FILTER_WORD, word):
+            raise SourceError(
+                f"option '{name}' must be codes or names such as IR or persian, got {word!r}"
+            )
+    terms = [f"{name}:{value}" for value in words]
     if len(terms) > 1:
         return "(" + " OR ".join(terms) + ")"
     return terms[0] if terms else ""
+
+
+def _timespan(options: Options) -> str:
+    value = options.text("timespan", "7d")
+    match = _TIMESPAN.fullmatch(value)
+    if match is None:
+        raise SourceError(
+            f"option 'timespan' must look like 15min, 24h, 7d, 2w or 3m, got {value!r}"
+        )
+    unit = match.group(2)
+    unit = "min" if unit.startswith("min") else unit[0]
+    if int(match.group(1)) * _TIMESPAN_MINUTES[unit] < 15:
+        raise SourceError(f"option 'timespan' must be at least 15 minutes, got {value!r}")
+    return value
 
 
 def query_url(base_url: str, query: str, options: Options) -> str:
@@ -85,10 +145,22 @@ def query_url(base_url: str, query: str, options: Options) -> str:
         "format": "json",
         "maxrecords": str(options.integer("maxrecords", 250, minimum=1, maximum=250)),
         "sort": "DateDesc",
-        "timespan": options.text("timespan", "7d"),
+        "timespan": _timespan(options),
     }
     separator = "&" if "?" in base_url else "?"
     return f"{base_url}{separator}{urlencode(params)}"
+
+
+def _settings(options: Options) -> tuple[str, float]:
+    base_url = options.url("base_url", DEFAULT_BASE_URL)
+    interval = options.number("min_interval", _DEFAULT_INTERVAL, maximum=3600)
+    query_url(base_url, "", options)  # checks maxrecords, timespan and the filters
+    return base_url, interval
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Refuse bad option values (the same checks run again at fetch time)."""
+    _settings(Options(options))
 
 
 def _seendate(value: Any) -> datetime | None:
@@ -96,21 +168,56 @@ def _seendate(value: Any) -> datetime | None:
         return None
     for fmt in _SEENDATE_FORMATS:
         try:
-            return datetime.strptime(value.strip(), fmt).replace(tzinfo=UTC)
+            return datetime.strptime(value.strip()[:20], fmt).replace(tzinfo=UTC)
         except ValueError:
             continue
     return None
 
 
-def _load_json(text: str) -> Any:
+def _repair(text: str) -> str:
+    """Invalid backslash escapes made literal, stray control characters made spaces."""
+    text = _ESCAPE.sub(lambda m: m.group(0) if m.group(1) else "\\\\", text)
+    return _CONTROL_CHARS.sub(" ", text)
+
+
+def _salvage(text: str, error: json.JSONDecodeError) -> tuple[list[Any], int]:
+    """Each article decoded on its own: (those that decode, how many did not)."""
+    key = _ARTICLES_KEY.search(text)
+    if key is None:
+        raise SourceError(f"malformed JSON from GDELT: {error}")
+    decoder = json.JSONDecoder(strict=False)
+    articles: list[Any] = []
+    broken = 0
+    pos = key.end()
+    while (start := _ARTICLE_START.search(text, pos)) is not None:
+        try:
+            article, pos = decoder.raw_decode(text, start.start())
+        except json.JSONDecodeError:
+            broken += 1
+            pos = start.start() + 1
+            continue
+        articles.append(article)
+    if not articles:
+        raise SourceError(f"malformed JSON from GDELT: {error}")
+    return articles, broken
+
+
+def _load_articles(text: str) -> tuple[list[Any], int]:
+    """GDELT's article list and how many articles could not be read at all."""
     try:
-        return json.loads(text, strict=False)
-    except json.JSONDecodeError:
-        pass
-    try:
-        return json.loads(_CONTROL_CHARS.sub(" ", text), strict=False)
-    except json.JSONDecodeError as exc:
-        raise SourceError(f"malformed JSON from GDELT: {exc}") from None
+        payload = json.loads(text, strict=False)
+    except json.JSONDecodeError as first:
+        repaired = _repair(text)
+        try:
+            payload = json.loads(repaired, strict=False)
+        except json.JSONDecodeError:
+            return _salvage(repaired, first)
+    if not isinstance(payload, dict):
+        raise SourceError("malformed JSON from GDELT: expected an object")
+    articles = payload.get("articles") or []
+    if not isinstance(articles, list):
+        raise SourceError("malformed JSON from GDELT: 'articles' is not a list")
+    return articles, 0
 
 
 def _check_text_answer(response: Response, text: str) -> None:
@@ -123,59 +230,85 @@ def _check_text_answer(response: Response, text: str) -> None:
     if not stripped or stripped.startswith(("{", "[")):
         return
     if stripped.startswith("<"):
-        detail = one_line(html_to_text(stripped), 200)
+        detail = one_line(html_to_text(stripped[:2000]), 200)
         raise SourceError(f"GDELT returned an HTML page instead of JSON: {detail}")
-    raise SourceError(f"GDELT: {one_line(stripped, 200)}")
+    raise SourceError(f"GDELT: {one_line(stripped[:2000], 200)}")
+
+
+@dataclass
+class Articles:
+    items: list[Item] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def _article_item(
+    article: Any, slug: str, max_title_chars: int, now: datetime, max_future_seconds: float
+) -> Item | str:
+    """The article as an Item, or the reason it was skipped."""
+    if not isinstance(article, dict):
+        return SKIP_BAD_RECORD
+    raw_url = article.get("url")
+    if raw_url is not None and not isinstance(raw_url, str):
+        return SKIP_BAD_RECORD
+    try:
+        url = web_link(raw_url, "")
+    except ValueError:
+        return SKIP_NOT_WEB_LINK
+    if url is None:
+        return SKIP_NO_LINK
+    seen = _seendate(article.get("seendate"))
+    if seen is not None and (seen - now).total_seconds() > max_future_seconds:
+        seen = None
+    domain = article.get("domain")
+    language = article.get("language")
+    title = article.get("title")
+    return Item(
+        title=html_to_text(title if isinstance(title, str) else "", max_title_chars) or url,
+        url=url,
+        published_at=seen,
+        publisher=html_to_text(domain, 300) or None if isinstance(domain, str) else None,
+        language=_LANGUAGE_CODES.get(language.strip().lower())
+        if isinstance(language, str)
+        else None,
+        query_slug=slug,
+    )
 
 
 def parse_articles(
     text: str, *, slug: str, max_title_chars: int, now: datetime, max_future_seconds: float
-) -> list[Item]:
-    """`{"articles": [...]}` to Items; `{}`, `{"articles": []}` and an empty body mean none."""
+) -> Articles:
+    """`{"articles": [...]}` to Items; `{}`, `{"articles": []}` and an empty body mean none.
+
+    Pure and picklable both ways, so it can run in a worker process. A broken article is
+    repaired (an invalid escape becomes a literal backslash) or skipped and counted.
+    """
+    result = Articles()
     if not text.strip():
-        return []
-    payload = _load_json(text)
-    if not isinstance(payload, dict):
-        raise SourceError("malformed JSON from GDELT: expected an object")
-    articles = payload.get("articles") or []
-    if not isinstance(articles, list):
-        raise SourceError("malformed JSON from GDELT: 'articles' is not a list")
-    items: list[Item] = []
+        return result
+    articles, broken = _load_articles(text)
+    count_skipped(result.skipped, SKIP_BAD_RECORD, broken)
     for article in articles:
-        if not isinstance(article, dict):
-            continue
-        url = article.get("url")
-        if not isinstance(url, str) or not url.strip():
-            continue
-        seen = _seendate(article.get("seendate"))
-        if seen is not None and (seen - now).total_seconds() > max_future_seconds:
-            seen = None
-        domain = article.get("domain") if isinstance(article.get("domain"), str) else None
-        language = str(article.get("language") or "").strip().lower()
-        title = html_to_text(str(article.get("title") or "")) or url
-        items.append(
-            Item(
-                title=truncate(title, max_title_chars),
-                url=url.strip(),
-                published_at=seen,
-                publisher=domain or None,
-                language=_LANGUAGE_CODES.get(language),
-                query_slug=slug,
-            )
-        )
-    return items
+        try:
+            made = _article_item(article, slug, max_title_chars, now, max_future_seconds)
+        except Exception:  # one odd article must not cost the others
+            made = SKIP_BAD_RECORD
+        if isinstance(made, str):
+            count_skipped(result.skipped, made)
+        else:
+            result.items.append(made)
+    return result
 
 
 async def fetch(spec: SourceSpec, validators: Validators, session: HttpSession) -> Outcome:
     options = Options(spec.options)
-    base_url = options.text("base_url", DEFAULT_BASE_URL)
-    interval = options.number("min_interval", _DEFAULT_INTERVAL)
+    base_url, interval = _settings(options)
     if not spec.queries:
         raise SourceError("no queries configured for this source")
     settings = session.settings
     # Built up front so that a bad option is reported as such, not as a failed query.
     urls = [(slug, query, query_url(base_url, query, options)) for slug, query in spec.queries]
     items: list[Item] = []
+    skipped: dict[str, int] = {}
     seen: set[tuple[str, str]] = set()
     last_status: int | None = None
     for slug, query, url in urls:
@@ -187,7 +320,8 @@ async def fetch(spec: SourceSpec, validators: Validators, session: HttpSession) 
             )
             text = response.text("text")
             _check_text_answer(response, text)
-            found = parse_articles(
+            found = await session.parse(
+                parse_articles,
                 text,
                 slug=slug,
                 max_title_chars=settings.max_title_chars,
@@ -201,8 +335,11 @@ async def fetch(spec: SourceSpec, validators: Validators, session: HttpSession) 
                 retry_after=exc.retry_after,
             ) from None
         last_status = response.status
-        for item in found:
+        merge_skipped(skipped, found.skipped)
+        for item in found.items:
             if (item.url, slug) not in seen:
                 seen.add((item.url, slug))
                 items.append(item)
-    return Outcome(source=spec.name, state="ok", items=items, http_status=last_status)
+    return Outcome(
+        source=spec.name, state="ok", items=items, http_status=last_status, skipped=skipped
+    )

@@ -1,11 +1,29 @@
-"""The registry of source kinds. A kind's module docstring is its user-facing help."""
+"""The registry of source kinds. A kind is one module; its docstring is its user-facing help.
+
+A kind module declares, as module-level names, everything the rest of the program needs to know
+about it, so that adding a kind touches `scrapers/` and the docs only:
+
+- `NEEDS_URL: bool` — the source must give `url`;
+- `NEEDS_COMMITMENT: bool` — the source must name the commitment its items are evidence for;
+- `QUERY_KEY: str | None` — None: the kind runs no catalog queries; "language": one query per
+  commitment from the catalog's `queries.<the source's language>`; any other string: that key
+  of the catalog's `queries` table (gdelt: "gdelt");
+- `CREDENTIALS: dict[str, str]` — option name → environment variable that fills it; these
+  options are secrets and never shown;
+- `TRUSTED: bool` — its items may confirm themselves (a flight observed) without review;
+- `OPTIONS: dict[str, str]` — option name → one-line help;
+- `check_options(options)` — refuses bad option values with a SourceError naming the option
+  (the same checks run again when the source is fetched);
+- `fetch(spec, validators, session)` — the runner.
+"""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 from scrapers import gdelt, google_news, opensky, page, rss
 from scrapers.base import Outcome, SourceSpec, Validators
@@ -18,13 +36,21 @@ Runner = Callable[[SourceSpec, Validators, HttpSession], Awaitable[Outcome]]
 
 @dataclass(frozen=True)
 class KindInfo:
-    """What `tracker sources --kinds` shows, and what a sources file may set, for one kind."""
+    """What `tracker sources --kinds` shows, what a sources file may set, and what the tracker
+    must do for one kind."""
 
     name: str
     summary: str  # first line of the help
     doc: str  # the whole help text
     needs_url: bool
     options: dict[str, str]  # option name -> one-line help
+    # None: no catalog queries; "language": queries.<source language>; else that queries key.
+    query_key: str | None
+    needs_commitment: bool
+    credentials: dict[str, str]  # option name -> environment variable; never shown
+    trusted: bool  # items may confirm themselves by default
+    # Validates option values (types, ranges) at load time; raises SourceError naming the option.
+    check_options: Callable[[Mapping[str, Any]], None]
 
 
 def _info(name: str, module: ModuleType) -> KindInfo:
@@ -35,6 +61,11 @@ def _info(name: str, module: ModuleType) -> KindInfo:
         doc=doc,
         needs_url=module.NEEDS_URL,
         options=dict(module.OPTIONS),
+        query_key=module.QUERY_KEY,
+        needs_commitment=module.NEEDS_COMMITMENT,
+        credentials=dict(module.CREDENTIALS),
+        trusted=module.TRUSTED,
+        check_options=module.check_options,
     )
 
 

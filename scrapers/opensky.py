@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 from typing import Any
@@ -34,9 +35,30 @@ from scrapers.errors import SourceError
 from scrapers.http import HttpSession, Response, raise_for_status
 from scrapers.options import Options
 
-__all__ = ["DEFAULT_API_ROOT", "DEFAULT_TOKEN_URL", "NEEDS_URL", "OPTIONS", "day_windows", "fetch"]
+__all__ = [
+    "CREDENTIALS",
+    "DEFAULT_API_ROOT",
+    "DEFAULT_TOKEN_URL",
+    "NEEDS_COMMITMENT",
+    "NEEDS_URL",
+    "OPTIONS",
+    "QUERY_KEY",
+    "TRUSTED",
+    "check_options",
+    "day_windows",
+    "fetch",
+]
 
 NEEDS_URL = False
+# The commitment defaults to tabriz-baku-flight, so the source need not name one.
+NEEDS_COMMITMENT = False
+QUERY_KEY: str | None = None
+CREDENTIALS: dict[str, str] = {
+    "client_id": "OPENSKY_CLIENT_ID",
+    "client_secret": "OPENSKY_CLIENT_SECRET",
+}
+# An observed flight is a fact, not a claim: it confirms itself without review.
+TRUSTED = True
 DEFAULT_API_ROOT = "https://opensky-network.org/api"
 DEFAULT_TOKEN_URL = (
     "https://auth.opensky-network.org/auth/realms/opensky-network/protocol/openid-connect/token"
@@ -55,6 +77,23 @@ OPTIONS: dict[str, str] = {
     "milestone": "milestone number an observed flight confirms (default: none)",
 }
 _DAY = 86_400
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Refuse bad option values (the same checks run again at fetch time); credentials may be
+    missing here, the environment fills them when the source runs."""
+    o = Options(options)
+    o.optional_text("client_id")
+    o.optional_text("client_secret")
+    o.url("token_url", DEFAULT_TOKEN_URL)
+    o.url("api_root", DEFAULT_API_ROOT)
+    o.integer("days", 2, minimum=1, maximum=30)
+    for name, default in (("from_airport", "OITT"), ("to_airport", "UBBB")):
+        o.matching(name, default, r"[A-Za-z0-9]{4}", "a 4-character ICAO code such as OITT")
+    o.text("commitment", "tabriz-baku-flight")
+    o.optional_positive("milestone")
+
+
 # Renew a little early so that a token never expires between our check and OpenSky's.
 _TOKEN_MARGIN = 30.0
 

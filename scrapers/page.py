@@ -21,7 +21,9 @@ Example:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
@@ -32,9 +34,24 @@ from scrapers.http import HttpSession, raise_for_status
 from scrapers.options import Options
 from scrapers.text import html_to_lines, truncate
 
-__all__ = ["NEEDS_URL", "OPTIONS", "change_url", "fetch", "watched_text"]
+__all__ = [
+    "CREDENTIALS",
+    "NEEDS_COMMITMENT",
+    "NEEDS_URL",
+    "OPTIONS",
+    "QUERY_KEY",
+    "TRUSTED",
+    "change_url",
+    "check_options",
+    "fetch",
+    "watched_text",
+]
 
 NEEDS_URL = True
+NEEDS_COMMITMENT = True
+QUERY_KEY: str | None = None
+CREDENTIALS: dict[str, str] = {}
+TRUSTED = False
 OPTIONS: dict[str, str] = {
     "commitment": "commitment slug that a change of this page is evidence for (required)",
     "selector": "CSS selector of the part to watch (default: body)",
@@ -42,6 +59,33 @@ OPTIONS: dict[str, str] = {
 }
 _PAGE_TYPES = frozenset({"", "text/html", "application/xhtml+xml"})
 _INVISIBLE_TAGS = ["script", "style", "noscript", "template"]
+
+
+def _check_selector(selector: str) -> None:
+    try:
+        LexborHTMLParser("<html></html>").css(selector)
+    except (SelectolaxError, ValueError):
+        raise SourceError(f"invalid CSS selector '{selector}'") from None
+
+
+def _settings(options: Options) -> tuple[str | None, str, str | None]:
+    """(commitment, selector, title); the commitment may be missing here (NEEDS_COMMITMENT
+    makes the caller require it), and is required again at fetch time."""
+    commitment = options.optional_text("commitment")
+    raw = options.raw("selector")
+    if isinstance(raw, str) and not raw.strip():
+        raise SourceError("option 'selector' must not be empty (leave it out to watch the body)")
+    selector = options.text("selector", "body")
+    if len(selector) > 1000:
+        raise SourceError("option 'selector' must be at most 1000 characters")
+    _check_selector(selector)
+    title = options.optional_text("title")
+    return commitment, selector, title
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Refuse bad option values (the same checks run again at fetch time)."""
+    _settings(Options(options))
 
 
 def watched_text(html: str, selector: str) -> str:
@@ -81,8 +125,8 @@ async def fetch(spec: SourceSpec, validators: Validators, session: HttpSession) 
     assert spec.url is not None  # checked by collect() from NEEDS_URL
     options = Options(spec.options)
     commitment = options.required_text("commitment", "page")
-    selector = options.text("selector", "body")
-    title = options.optional_text("title") or spec.name
+    _, selector, title_option = _settings(options)
+    title = title_option or spec.name
     settings = session.settings
     # Without a baseline a 304 would leave nothing to compare against, so ask unconditionally.
     conditional = validators if validators.fingerprint else None
@@ -101,7 +145,7 @@ async def fetch(spec: SourceSpec, validators: Validators, session: HttpSession) 
     raise_for_status(response)
     if response.content_type not in _PAGE_TYPES:
         raise SourceError(f"not a web page: got {response.content_type}")
-    text = watched_text(response.text("html", spec.language), selector)
+    text = await session.parse(watched_text, response.text("html", spec.language), selector)
     fingerprint = hashlib.sha256(text.encode("utf-8")).hexdigest()
     fresh = response.validators()
     stored = Validators(

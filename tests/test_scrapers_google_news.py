@@ -55,7 +55,13 @@ def test_items_keep_google_link_and_publisher(server: LoopbackServer) -> None:
     assert first.summary == "AZAL increases Baku-Tabriz flights Example Agency"
     assert first.query_slug == "tabriz-baku-flight"
     assert cluster.title == "Iran, Azerbaijan open Aghband-Kalala bridge over Araz"
-    assert "Araz corridor bridge completed" in cluster.summary
+    # A cluster: the other outlets' headlines are never this item's text (nothing to match on),
+    # and the other outlets are recorded as reporting the same story.
+    assert cluster.summary == ""
+    assert cluster.also_reported_by == (
+        ("https://news.google.com/rss/articles/CBMiEXAMPLE0003?oc=5", "Example Agency"),
+    )
+    assert first.also_reported_by == ()
     # Without <source> the title is left as it is, and no publisher is invented.
     assert no_source.title == "Tabriz–Baku route: what travellers need to know - Travel Desk"
     assert no_source.publisher is None
