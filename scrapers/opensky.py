@@ -7,7 +7,13 @@ observed 2026-01-01 (icao24 600a1b)") that counts for the commitment in `commitm
 tabriz-baku-flight) and, if set, the milestone in `milestone`, without waiting for review.
 Needs free OpenSky API client credentials (account page → API client): set OPENSKY_CLIENT_ID and
 OPENSKY_CLIENT_SECRET; without them the source is disabled rather than failed.
-Each request costs 4 of the 4,000 daily credits of a standard account (2 × days per run).
+Credits: each request for a past day costs 30 credits (two per day, one per direction), out of
+4,000 a day for a standard account. The source spends at most `daily_credits` per UTC day
+(default 4000; lower it when several sources share an account), remembers the days it has read
+for good (the day before yesterday and older: OpenSky's nightly batch no longer changes them)
+so that a past day costs its credits once, fetches the newest days first, and stops when
+OpenSky's X-Rate-Limit-Remaining says the account cannot pay for the next request. Requests
+left out for credits are counted as skipped ("credit budget"); the credits left are reported.
 ADS-B coverage over north-west Iran is thin: an observed flight is evidence, a missing one is not.
 
 Example:
@@ -23,17 +29,28 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from typing import Any
 from urllib.parse import urlencode
 
-from scrapers.base import Item, Outcome, SourceSpec, Validators
+from scrapers.base import (
+    SKIP_BAD_RECORD,
+    SKIP_CREDIT_BUDGET,
+    Item,
+    Outcome,
+    SourceSpec,
+    Validators,
+    count_skipped,
+)
 from scrapers.errors import SourceError
 from scrapers.http import HttpSession, Response, raise_for_status
 from scrapers.options import Options
+from scrapers.text import collapse
 
 __all__ = [
     "CREDENTIALS",
@@ -75,7 +92,11 @@ OPTIONS: dict[str, str] = {
     "commitment": "commitment slug that each observed flight counts for (default "
     "tabriz-baku-flight)",
     "milestone": "milestone number an observed flight confirms (default: none)",
+    "daily_credits": "credits this source may spend per UTC day (default 4000)",
 }
+_CREDITS_PER_REQUEST = 30  # /flights/* for a past day: one partition, 30 credits
+_DEFAULT_DAILY_CREDITS = 4000
+_MAX_DAYS = 30
 _DAY = 86_400
 
 
@@ -92,6 +113,7 @@ def check_options(options: Mapping[str, Any]) -> None:
         o.matching(name, default, r"[A-Za-z0-9]{4}", "a 4-character ICAO code such as OITT")
     o.text("commitment", "tabriz-baku-flight")
     o.optional_positive("milestone")
+    o.integer("daily_credits", _DEFAULT_DAILY_CREDITS, minimum=0, maximum=1_000_000)
 
 
 # Renew a little early so that a token never expires between our check and OpenSky's.
@@ -159,11 +181,31 @@ class _Tokens:
         if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):
             raise SourceError("OpenSky token request failed: no access_token in the answer")
         lifetime = payload.get("expires_in")
-        usable = isinstance(lifetime, (int, float)) and not isinstance(lifetime, bool)
-        return payload["access_token"], float(lifetime) if usable else 1800.0
+        if isinstance(lifetime, (int, float)) and not isinstance(lifetime, bool):
+            return payload["access_token"], float(lifetime)
+        return payload["access_token"], 1800.0
 
 
-async def _departures(session: HttpSession, url: str, tokens: _Tokens) -> list[dict[str, Any]]:
+def parse_flights(body: bytes) -> list[dict[str, Any]]:
+    """OpenSky's JSON array of flights (pure, picklable); non-objects are left out."""
+    try:
+        flights = json.loads(body)
+    except ValueError as exc:
+        raise SourceError(f"OpenSky sent malformed JSON: {exc}") from None
+    if not isinstance(flights, list):
+        raise SourceError("OpenSky sent something other than a list of flights")
+    return [flight for flight in flights if isinstance(flight, dict)]
+
+
+def _remaining(response: Response) -> int | None:
+    value = response.headers.get("x-rate-limit-remaining", "").strip()
+    return int(value) if value.isdigit() and len(value) < 12 else None
+
+
+async def _departures(
+    session: HttpSession, url: str, tokens: _Tokens
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The flights in one window, and the credits OpenSky says are left."""
     token = await tokens.get()
     response = await session.fetch(
         url, headers={"Authorization": f"Bearer {token}"}, accept="application/json"
@@ -175,16 +217,20 @@ async def _departures(session: HttpSession, url: str, tokens: _Tokens) -> list[d
         )
         if response.status == 401:
             raise SourceError("OpenSky refused the access token (HTTP 401) even after renewing it")
+    remaining = _remaining(response)
     if response.status == 404:
-        return []  # OpenSky's way of saying "no flights in this window"
+        return [], remaining  # OpenSky's way of saying "no flights in this window"
     raise_for_status(response)
-    try:
-        flights = json.loads(response.body)
-    except ValueError as exc:
-        raise SourceError(f"OpenSky sent malformed JSON: {exc}") from None
-    if not isinstance(flights, list):
-        raise SourceError("OpenSky sent something other than a list of flights")
-    return [flight for flight in flights if isinstance(flight, dict)]
+    return await session.parse(parse_flights, response.body), remaining
+
+
+_ICAO24 = re.compile(r"[0-9a-f]{6}")
+# Unix seconds from 2000 to 2100: anything else is not a time OpenSky could have observed.
+_EARLIEST, _LATEST = 946_684_800, 4_102_444_800
+
+
+def _plausible_time(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and _EARLIEST <= value < _LATEST
 
 
 def _iso(seconds: int) -> str:
@@ -196,10 +242,12 @@ def _item(
 ) -> Item | None:
     icao24 = str(flight.get("icao24") or "").strip().lower()
     first = flight.get("firstSeen")
-    if not icao24 or not isinstance(first, int):
+    if not _ICAO24.fullmatch(icao24) or not _plausible_time(first):
         return None
-    last = flight.get("lastSeen") if isinstance(flight.get("lastSeen"), int) else None
-    callsign = str(flight.get("callsign") or "").strip() or None
+    assert isinstance(first, int)
+    last = flight.get("lastSeen") if _plausible_time(flight.get("lastSeen")) else None
+    raw_callsign = flight.get("callsign")
+    callsign = collapse(raw_callsign)[:16] or None if isinstance(raw_callsign, str) else None
     seen = datetime.fromtimestamp(first, UTC)
     who = callsign or "without callsign"
     landed = (
@@ -238,7 +286,7 @@ async def fetch(spec: SourceSpec, validators: Validators, session: HttpSession) 
             source=spec.name, state="disabled", reason=DISABLED_REASON, validators=validators
         )
     try:
-        return await _collect(spec, options, session, client_id, client_secret)
+        return await _collect(spec, validators, options, session, (client_id, client_secret))
     except SourceError as exc:
         # A server may echo what it was sent; the secret must never reach a log or a report.
         if client_secret in exc.reason:
@@ -246,29 +294,97 @@ async def fetch(spec: SourceSpec, validators: Validators, session: HttpSession) 
         raise
 
 
+class _Budget:
+    """Credits spent today and days read for good, kept in Validators.snapshot between runs."""
+
+    def __init__(self, snapshot: str | None, today: date, daily: int) -> None:
+        self.today = today
+        self.daily = daily
+        self.spent = 0
+        self.done: set[str] = set()
+        self.remaining: int | None = None  # what OpenSky last said
+        try:
+            state = json.loads(snapshot or "{}")
+        except ValueError:
+            state = {}
+        if not isinstance(state, dict):
+            state = {}
+        spent = state.get("spent")
+        if state.get("day") == today.isoformat() and isinstance(spent, int) and spent >= 0:
+            self.spent = spent
+        oldest = (today - timedelta(days=_MAX_DAYS + 1)).isoformat()
+        done = state.get("done")
+        if isinstance(done, list):
+            self.done = {d for d in done if isinstance(d, str) and oldest <= d < today.isoformat()}
+
+    def affords(self, requests: int) -> bool:
+        cost = requests * _CREDITS_PER_REQUEST
+        if self.spent + cost > self.daily:
+            return False
+        return self.remaining is None or self.remaining >= cost
+
+    def snapshot(self) -> str:
+        state = {"day": self.today.isoformat(), "spent": self.spent, "done": sorted(self.done)}
+        return json.dumps(state, separators=(",", ":"))
+
+
 async def _collect(
-    spec: SourceSpec, options: Options, session: HttpSession, client_id: str, client_secret: str
+    spec: SourceSpec,
+    validators: Validators,
+    options: Options,
+    session: HttpSession,
+    credentials: tuple[str, str],
 ) -> Outcome:
-    api_root = options.text("api_root", DEFAULT_API_ROOT).rstrip("/")
-    tokens = _Tokens(
-        session, options.text("token_url", DEFAULT_TOKEN_URL), client_id, client_secret
-    )
-    days = options.integer("days", 2, minimum=1, maximum=30)
+    api_root = options.url("api_root", DEFAULT_API_ROOT).rstrip("/")
+    tokens = _Tokens(session, options.url("token_url", DEFAULT_TOKEN_URL), *credentials)
+    days = options.integer("days", 2, minimum=1, maximum=_MAX_DAYS)
     one_end = options.text("from_airport", "OITT").upper()
     other_end = options.text("to_airport", "UBBB").upper()
     commitment = options.text("commitment", "tabriz-baku-flight")
-    milestone = options.optional_integer("milestone")
+    milestone = options.optional_positive("milestone")
+    now = datetime.now(UTC)
+    budget = _Budget(
+        validators.snapshot,
+        now.date(),
+        options.integer("daily_credits", _DEFAULT_DAILY_CREDITS, minimum=0, maximum=1_000_000),
+    )
     items: list[Item] = []
+    skipped: dict[str, int] = {}
     seen: set[str] = set()
-    for begin, end in day_windows(days):
-        for departure, arrival in ((one_end, other_end), (other_end, one_end)):
+    legs = ((one_end, other_end), (other_end, one_end))
+    requested = False
+    # Newest first: when credits run short, yesterday matters more than last week.
+    for begin, end in reversed(day_windows(days, now)):
+        day = datetime.fromtimestamp(begin, UTC).date()
+        if day.isoformat() in budget.done:
+            continue
+        if not budget.affords(len(legs)):
+            count_skipped(skipped, SKIP_CREDIT_BUDGET, len(legs))
+            continue
+        for departure, arrival in legs:
             query = urlencode({"airport": departure, "begin": begin, "end": end})
-            url = f"{api_root}/flights/departure?{query}"
-            for flight in await _departures(session, url, tokens):
+            flights, remaining = await _departures(
+                session, f"{api_root}/flights/departure?{query}", tokens
+            )
+            requested = True
+            budget.spent += _CREDITS_PER_REQUEST
+            budget.remaining = remaining if remaining is not None else budget.remaining
+            for flight in flights:
                 if str(flight.get("estArrivalAirport") or "").upper() != arrival:
                     continue
                 item = _item(flight, departure, arrival, commitment, milestone)
-                if item is not None and item.url not in seen:
+                if item is None:
+                    count_skipped(skipped, SKIP_BAD_RECORD)
+                elif item.url not in seen:
                     seen.add(item.url)
                     items.append(item)
-    return Outcome(source=spec.name, state="ok", items=items)
+        if day <= now.date() - timedelta(days=2):
+            budget.done.add(day.isoformat())
+    return Outcome(
+        source=spec.name,
+        state="ok" if requested or skipped else "unchanged",
+        items=items,
+        validators=replace(validators, snapshot=budget.snapshot()),
+        skipped=skipped,
+        rate_limit_remaining=budget.remaining,
+    )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
 import pytest
 
-from scrapers import Outcome, SourceSpec, collect
+from scrapers import Outcome, SourceSpec, Validators, collect
 from scrapers.opensky import day_windows
 
 try:  # tests/ without __init__.py: pytest puts tests/ itself on sys.path
@@ -196,3 +197,96 @@ def test_other_airports_and_commitment(server: LoopbackServer) -> None:
     assert {item.structured["commitment"] for item in outcome.items} == {"other"}
     assert all(item.structured["milestone"] is None for item in outcome.items)
     assert SECRET not in repr(outcome)
+
+
+def run_with(source: SourceSpec, snapshot: str | None = None) -> Outcome:
+    (outcome,) = collect([source], {source.name: Validators(snapshot=snapshot)}, FAST)
+    return outcome
+
+
+def days_asked(server: LoopbackServer) -> list[str]:
+    calls = server.requests_to("/api/flights/departure")
+    return [datetime.fromtimestamp(int(c.arg("begin") or 0), UTC).date().isoformat() for c in calls]
+
+
+def test_past_days_cost_30_credits_each_within_the_daily_budget(server: LoopbackServer) -> None:
+    serve_tokens(server, "token-1")
+    server.route("/api/flights/departure", Reply(404, b"", content_type=None))
+    # 90 credits pay for three requests: one day (two directions) fits, the rest does not.
+    outcome = run_with(spec(server, days=3, daily_credits=90))
+    assert outcome.state == "ok"
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    assert days_asked(server) == [yesterday, yesterday]  # newest first
+    assert outcome.skipped == {"credit budget": 4}
+    state = json.loads(outcome.validators.snapshot or "")
+    assert state["spent"] == 60 and state["day"] == datetime.now(UTC).date().isoformat()
+
+
+def test_spending_is_remembered_across_runs_of_the_same_day(server: LoopbackServer) -> None:
+    serve_tokens(server, "token-1")
+    server.route("/api/flights/departure", Reply(404, b"", content_type=None))
+    today = datetime.now(UTC).date().isoformat()
+    spent = json.dumps({"day": today, "spent": 3990, "done": []})
+    outcome = run_with(spec(server, days=1, daily_credits=4000), spent)
+    assert days_asked(server) == []
+    assert outcome.skipped == {"credit budget": 2}
+    # A new day starts with a fresh budget.
+    yesterday_state = json.dumps({"day": "2000-01-01", "spent": 3990, "done": []})
+    assert run_with(spec(server, days=1), yesterday_state).skipped == {}
+
+
+def test_days_read_for_good_are_not_paid_for_again(server: LoopbackServer) -> None:
+    serve_tokens(server, "token-1")
+    server.route("/api/flights/departure", Reply(404, b"", content_type=None))
+    first = run_with(spec(server, days=3))
+    assert len(days_asked(server)) == 6
+    state = json.loads(first.validators.snapshot or "")
+    today = datetime.now(UTC).date()
+    # Yesterday may still change (the nightly batch); older days are final.
+    assert state["done"] == [(today - timedelta(days=d)).isoformat() for d in (3, 2)]
+    again = run_with(spec(server, days=3), first.validators.snapshot)
+    assert days_asked(server)[6:] == [(today - timedelta(days=1)).isoformat()] * 2
+    assert again.state == "ok"
+    # Every day asked for already read: no request, nothing spent, "unchanged".
+    server.requests.clear()
+    done = json.dumps({"day": today.isoformat(), "spent": 0, "done": state["done"]})
+    outcome = run_with(spec(server, days=3, milestone=None), done)
+    assert len(days_asked(server)) == 2  # yesterday only
+    yesterday = (today - timedelta(days=1)).isoformat()
+    all_done = json.dumps({"day": today.isoformat(), "spent": 0, "done": [yesterday]})
+    server.requests.clear()
+    outcome = run_with(spec(server, days=1), all_done)
+    assert outcome.state == "unchanged" and days_asked(server) == []
+
+
+def test_rate_limit_remaining_is_read_and_respected(server: LoopbackServer) -> None:
+    serve_tokens(server, "token-1")
+    left = iter(["100", "70", "40", "10"])
+
+    def handler(request: Request) -> Reply:
+        return Reply(404, b"", content_type=None, headers={"X-Rate-Limit-Remaining": next(left)})
+
+    server.route("/api/flights/departure", handler)
+    outcome = run_with(spec(server, days=3))
+    # After two days OpenSky says 10 are left: not enough for another day of two requests.
+    assert len(days_asked(server)) == 4
+    assert outcome.rate_limit_remaining == 10
+    assert outcome.skipped == {"credit budget": 2}
+
+
+def test_unreadable_flight_records_are_skipped_and_counted(server: LoopbackServer) -> None:
+    serve_tokens(server, "token-1")
+    body = json.dumps(
+        [
+            {"icao24": "600a1b", "firstSeen": 1767261900, "estArrivalAirport": "OITT"},
+            {"icao24": "not-hex", "firstSeen": 1767261900, "estArrivalAirport": "OITT"},
+            {"icao24": "600a1c", "firstSeen": "yesterday", "estArrivalAirport": "OITT"},
+            {"icao24": "600a1d", "firstSeen": 10**30, "estArrivalAirport": "OITT"},
+            "not an object",
+        ]
+    ).encode()
+    server.route("/api/flights/departure", Reply(body=body, content_type=JSON))
+    outcome = run_with(spec(server, days=1, from_airport="UBBB", to_airport="OITT"))
+    assert outcome.state == "ok"
+    assert [item.structured["icao24"] for item in outcome.items] == ["600a1b"]
+    assert outcome.skipped == {"bad record": 3}
