@@ -165,7 +165,8 @@ def test_requests_are_spaced_by_min_interval(server: LoopbackServer) -> None:
     outcome = search(server, (("a", "one"), ("b", "two"), ("c", "three")), min_interval=0.3)
     assert outcome.state == "ok"
     gaps = [later - earlier for earlier, later in itertools.pairwise(stamps)]
-    assert len(gaps) == 2 and min(gaps) >= 0.28
+    # Measured where the server sees the requests, so allow for scheduling jitter.
+    assert len(gaps) == 2 and min(gaps) >= 0.25
 
 
 def test_two_gdelt_sources_share_the_pace(server: LoopbackServer) -> None:
@@ -182,7 +183,7 @@ def test_two_gdelt_sources_share_the_pace(server: LoopbackServer) -> None:
         for n in ("first", "second")
     ]
     assert [o.state for o in collect(specs, {}, FAST)] == ["ok", "ok"]
-    assert stamps[1] - stamps[0] >= 0.28
+    assert stamps[1] - stamps[0] >= 0.25
 
 
 def test_malformed_json(server: LoopbackServer) -> None:
@@ -198,3 +199,47 @@ def test_bad_option_is_reported_as_such(server: LoopbackServer) -> None:
     assert outcome.state == "failed"
     assert outcome.reason == "option 'maxrecords' must be between 1 and 250, got 1000"
     assert server.requests == []
+
+
+def test_an_invalid_escape_in_one_title_is_repaired(server: LoopbackServer) -> None:
+    """GDELT sends backslashes JSON does not allow (\\' or a Windows path in a title)."""
+    server.route("/api/v2/doc/doc", Reply(body=fixture("gdelt_bad_escape.json"), content_type=JSON))
+    outcome = search(server, (("a", "Tabriz"),))
+    assert outcome.state == "ok"
+    assert [item.url for item in outcome.items] == [
+        "https://www.example-az-agency.az/en/news/0001",
+        "https://www.example-ir-agency.ir/news/2",
+        "https://www.example-ru.ru/3",
+    ]
+    assert outcome.items[1].title == "Tabriz\\'s C:\\Users\\ path \\x41 tractor"
+    assert outcome.skipped == {}
+
+
+def test_an_article_beyond_repair_is_skipped_and_the_others_kept(server: LoopbackServer) -> None:
+    server.route(
+        "/api/v2/doc/doc", Reply(body=fixture("gdelt_broken_article.json"), content_type=JSON)
+    )
+    outcome = search(server, (("a", "Tabriz"), ("b", "Baku")))
+    assert outcome.state == "ok"
+    assert [item.url for item in outcome.items] == [
+        "https://www.example-az-agency.az/en/news/0001",
+        "https://www.example-ru.ru/3",
+    ] * 2
+    assert outcome.skipped == {"bad record": 2}  # once per query
+
+
+def test_articles_without_a_usable_link_are_counted(server: LoopbackServer) -> None:
+    body = (
+        '{"articles": [{"url": "javascript:alert(1)", "title": "x"}, {"title": "no url"}, '
+        '{"url": 42}, "text", {"url": "https://e.example/1", "title": 7, "domain": ["x"]}]}'
+    )
+    server.route("/api/v2/doc/doc", Reply(body=body, content_type=JSON))
+    outcome = search(server, (("", "Tabriz"),))
+    assert outcome.state == "ok"
+    (item,) = outcome.items
+    assert (item.url, item.title, item.publisher) == (
+        "https://e.example/1",
+        "https://e.example/1",
+        None,
+    )
+    assert outcome.skipped == {"not a web link": 1, "no link": 1, "bad record": 2}

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from scrapers import HttpSettings, Item, Outcome, SourceSpec, collect
-from scrapers.feeds import parse_feed
+from scrapers.errors import SourceError
+from scrapers.feeds import Feed, parse_feed
 
 try:  # tests/ without __init__.py: pytest puts tests/ itself on sys.path
     from loopback import FAST, LoopbackServer, Reply, fast_settings, fixture, serve
@@ -226,3 +227,182 @@ def test_external_entities_are_not_resolved(server: LoopbackServer) -> None:
     outcome = fetch_feed(server, body, "application/rss+xml")
     assert outcome.state == "ok"
     assert "root:" not in outcome.items[0].title
+
+
+def parse(body: bytes | str, content_type: str | None = "application/xml") -> Feed:
+    data = body.encode() if isinstance(body, str) else body
+    return parse_feed(
+        data, content_type, base_url="https://feeds.example/feed", language="en", settings=FAST
+    )
+
+
+ITEM = "<title>T</title><link>https://e.example/1</link>"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        f'<rss version="2.0" xmlns="http://backend.userland.com/rss2"><channel><item>{ITEM}'
+        "</item></channel></rss>",
+        '<feed version="0.3" xmlns="http://purl.org/atom/ns#"><entry><title>T</title>'
+        '<link rel="alternate" type="text/html" href="https://e.example/1"/></entry></feed>',
+        '<feed><entry><title>T</title><link href="https://e.example/1"/></entry></feed>',
+        f'<rss version="2.0"><item>{ITEM}</item></rss>',
+    ],
+    ids=["userland-namespace", "atom-0.3", "feed-without-namespace", "rss-without-channel"],
+)
+def test_feeds_lxml_does_not_know_go_to_feedparser(body: str) -> None:
+    feed = parse(body)
+    assert feed.parser == "feedparser"
+    assert [(i.title, i.url) for i in feed.items] == [("T", "https://e.example/1")]
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_utf16_and_utf32_without_bom(codec: str) -> None:
+    body = '<?xml version="1.0"?><rss version="2.0"><channel><item><title>تبریز</title><link>https://e.example/1</link></item></channel></rss>'
+    feed = parse(body.encode(codec), "text/xml")
+    assert [i.title for i in feed.items] == ["تبریز"]
+
+
+def test_atom_link_prefers_alternate_and_never_takes_license_or_self() -> None:
+    feed = parse(
+        '<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://site.example/blog/">'
+        '<entry><title>A</title><link rel="license" href="https://creativecommons.org/x"/>'
+        '<link rel="self" href="https://site.example/a.atom"/>'
+        '<link rel="alternate" href="posts/a"/><id>tag:a</id></entry>'
+        '<entry><title>B</title><link rel="license" href="https://creativecommons.org/x"/>'
+        '<link rel="enclosure" href="https://cdn.example/b.mp3"/><id>tag:b</id></entry>'
+        '<entry><title>C</title><link rel="related" href="https://other.example/"/>'
+        "<id>https://site.example/c</id></entry></feed>"
+    )
+    # Relative to xml:base; the entry without an alternate link is skipped, not given its
+    # licence; an entry whose id is a web address is cited by it.
+    assert [(i.title, i.url) for i in feed.items] == [
+        ("A", "https://site.example/blog/posts/a"),
+        ("C", "https://site.example/c"),
+    ]
+    assert feed.skipped == {"no link": 1}
+
+
+def test_uppercase_scheme_base64_titles_and_title_fallbacks() -> None:
+    feed = parse(
+        '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:media="http://search.yahoo.com/mrss/"><channel>'
+        "<item><title>Upper</title><link>HTTP://E.example/1</link></item>"
+        "<item><dc:title>From dc</dc:title><link>https://e.example/2</link>"
+        "<description>the summary</description></item>"
+        "<item><media:title>From media</media:title><link>https://e.example/3</link></item>"
+        "<item><guid>HTTPS://e.example/4</guid></item>"
+        "</channel></rss>"
+    )
+    assert [(i.title, i.url) for i in feed.items] == [
+        ("Upper", "http://E.example/1"),
+        ("From dc", "https://e.example/2"),
+        ("From media", "https://e.example/3"),
+        ("https://e.example/4", "https://e.example/4"),
+    ]
+    atom = parse(
+        '<feed xmlns="http://www.w3.org/2005/Atom"><entry>'
+        '<title mode="base64">QXJheiBjb3JyaWRvcg==</title>'
+        '<link href="https://e.example/5"/></entry></feed>'
+    )
+    assert atom.items[0].title == "Araz corridor"
+
+
+def test_dates_from_dcterms_and_atom_inside_rss() -> None:
+    feed = parse(
+        '<rss version="2.0" xmlns:dcterms="http://purl.org/dc/terms/" '
+        'xmlns:atom="http://www.w3.org/2005/Atom"><channel>'
+        "<item><title>a</title><link>https://e.example/a</link>"
+        "<dcterms:issued>2025-07-19T10:30:00+03:30</dcterms:issued></item>"
+        "<item><title>b</title><link>https://e.example/b</link>"
+        "<dcterms:modified>2025-07-19T10:30:00+04:00</dcterms:modified></item>"
+        "<item><title>c</title><link>https://e.example/c</link>"
+        "<atom:published>2025-07-19T07:00:00Z</atom:published></item>"
+        "<item><title>d</title><link>https://e.example/d</link>"
+        "<atom:updated>2025-07-19T08:00:00Z</atom:updated></item>"
+        "<item><title>e</title><link>https://e.example/e</link>"
+        "<pubDate>Sat, 19 Jul 2025 10:30:00 +03:30</pubDate></item>"
+        "<item><title>f</title><link>https://e.example/f</link>"
+        "<pubDate>Sat, 19 Jul 2025 10:30:00 NOWHERE</pubDate></item>"
+        "<item><title>g</title><link>https://e.example/g</link>"
+        "<pubDate>۱۴۰۴/۰۴/۲۸ ۱۰:۳۰</pubDate></item>"
+        "</channel></rss>"
+    )
+    dates = {i.title: i.published_at for i in feed.items}
+    assert dates == {
+        "a": datetime(2025, 7, 19, 7, tzinfo=UTC),
+        "b": datetime(2025, 7, 19, 6, 30, tzinfo=UTC),
+        "c": datetime(2025, 7, 19, 7, tzinfo=UTC),
+        "d": datetime(2025, 7, 19, 8, tzinfo=UTC),
+        "e": datetime(2025, 7, 19, 7, tzinfo=UTC),
+        "f": None,  # an unknown zone is an unknown date, never UTC
+        "g": datetime(2025, 7, 19, 7, tzinfo=UTC),
+    }
+
+
+def test_bad_entries_are_skipped_and_counted() -> None:
+    feed = parse(
+        '<rss version="2.0"><channel>'
+        "<item><title>no link</title></item>"
+        "<item><title>script</title><link>javascript:alert(1)</link></item>"
+        "<item><title>mail</title><link>mailto:a@b.example</link></item>"
+        f"<item>{ITEM}</item>"
+        "</channel></rss>"
+    )
+    assert [i.title for i in feed.items] == ["T"]
+    assert feed.skipped == {"no link": 1, "not a web link": 2}
+
+
+def test_skipped_reach_the_outcome(server: LoopbackServer) -> None:
+    body = _long_feed(12, "T", "S").replace(b"<channel>", b"<channel><item><title>x</title></item>")
+    outcome = fetch_feed(
+        server, body, "application/rss+xml", settings=fast_settings(max_items_per_feed=10)
+    )
+    assert len(outcome.items) == 10
+    assert outcome.skipped == {"no link": 1, "over the item cap": 2}
+
+
+def test_entity_bomb_in_the_dtd_is_never_expanded() -> None:
+    """One stray undefined entity sends the feed to feedparser: the DTD must be gone by then."""
+    lol = (
+        "<!ENTITY a0 '"
+        + "x" * 10_000
+        + "'>"
+        + "".join(
+            f"<!ENTITY a{i} '&a{i - 1};&a{i - 1};&a{i - 1};&a{i - 1};'>" for i in range(1, 10)
+        )
+    )
+    body = (
+        f'<?xml version="1.0"?><!DOCTYPE rss [{lol}]><rss version="2.0"><channel>'
+        "<item><title>&a9; &bogus;</title><link>https://e.example/1</link></item>"
+        + "".join(
+            f"<item><title>&a0;</title><link>https://e.example/{n}</link></item>"
+            for n in range(2, 300)
+        )
+        + "</channel></rss>"
+    )
+    feed = parse(body)
+    assert feed.parser == "feedparser"
+    assert len(feed.items) == 299
+    assert all(len(item.title) < 100 for item in feed.items)
+
+
+def test_unterminated_doctype_is_refused() -> None:
+    with pytest.raises(SourceError, match="unterminated DOCTYPE"):
+        parse('<!DOCTYPE rss [<!ENTITY a "x">')
+
+
+def test_html_with_leading_comments_is_not_a_feed_in_linear_time() -> None:
+    with pytest.raises(SourceError, match="not a feed"):
+        parse("<!---->" * 100_000 + "<html><body>x</body></html>", "text/html")
+    with pytest.raises(SourceError, match="not a feed"):
+        parse("<!DOCTYPE html><html></html>", None)
+
+
+def test_control_characters_c0_and_c1_are_cleaned() -> None:
+    feed = parse(
+        '<rss version="2.0"><channel><item><title>a\u009b[31mb\u0085c&#x9b;d</title>'
+        "<link>https://e.example/1</link></item></channel></rss>"
+    )
+    assert feed.items[0].title == "a [31mb c d"
