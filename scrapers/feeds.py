@@ -291,6 +291,8 @@ def _rss_entry(el: etree._Element, ns: str) -> _Entry:
 
     link_el = children.get(f"{ns}link")
     link, link_base = _text(link_el), link_el.base if link_el is not None else None
+    if not (link or "").strip() and link_el is not None:
+        link = link_el.get("href")  # <link href="…"/>, Atom style without the namespace
     if not (link or "").strip():
         link, link_base = _atom_link(el)
     return _Entry(
@@ -306,6 +308,8 @@ def _rss_entry(el: etree._Element, ns: str) -> _Entry:
             text(f"{_DCTERMS}modified"),
             text(f"{_ATOM}updated"),
             text(f"{_DCTERMS}created"),
+            text(f"{ns}published"),  # Atom names without the namespace, as feedparser reads them
+            text(f"{ns}updated"),
         ),
         guid=text(f"{ns}guid") or el.get(f"{_RDF}about"),
         publisher=_text(source),
