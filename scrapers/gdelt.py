@@ -85,6 +85,8 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ESCAPE = re.compile(r'\\(["\\/bfnrt]|u[0-9a-fA-F]{4})?')
 _ARTICLES_KEY = re.compile(r'"articles"\s*:\s*\[')
 _ARTICLE_START = re.compile(r'\{\s*"url"\s*:')
+# An article is a few hundred bytes; one past this size is broken or hostile.
+_WINDOW, _MAX_ARTICLE = 1024, 64 * 1024
 _TIMESPAN = re.compile(r"(\d{1,6})\s?(min|minutes?|h|hours?|d|days?|w|weeks?|m|months?)")
 _TIMESPAN_MINUTES = {"min": 1, "h": 60, "d": 1440, "w": 10080, "m": 43200}
 _FILTER_WORD = r"[A-Za-z][A-Za-z0-9]{1,39}"
@@ -180,6 +182,29 @@ def _repair(text: str) -> str:
     return _CONTROL_CHARS.sub(" ", text)
 
 
+def _decode_one(decoder: json.JSONDecoder, text: str, start: int) -> tuple[Any, int]:
+    """(the article at `start` or None, where to look for the next one).
+
+    Decoded from a window of the text, grown while the error is near the window's edge (the
+    article may just be longer): a decoding error costs time in proportion to the document it
+    was given, so the whole text would make many broken articles quadratic.
+    """
+    size = _WINDOW
+    while True:
+        window = text[start : start + size]
+        try:
+            article, end = decoder.raw_decode(window)
+            return article, start + end
+        except json.JSONDecodeError as exc:
+            truncated = len(window) == size and exc.pos >= size - _WINDOW // 2
+            if truncated and size < _MAX_ARTICLE:
+                size *= 4
+                continue
+            # The next article may begin just before where this one broke (an unterminated
+            # title runs into it), so look again a little before that point.
+            return None, start + max(1, exc.pos - 64)
+
+
 def _salvage(text: str, error: json.JSONDecodeError) -> tuple[list[Any], int]:
     """Each article decoded on its own: (those that decode, how many did not)."""
     key = _ARTICLES_KEY.search(text)
@@ -190,13 +215,11 @@ def _salvage(text: str, error: json.JSONDecodeError) -> tuple[list[Any], int]:
     broken = 0
     pos = key.end()
     while (start := _ARTICLE_START.search(text, pos)) is not None:
-        try:
-            article, pos = decoder.raw_decode(text, start.start())
-        except json.JSONDecodeError:
+        article, pos = _decode_one(decoder, text, start.start())
+        if article is None:
             broken += 1
-            pos = start.start() + 1
-            continue
-        articles.append(article)
+        else:
+            articles.append(article)
     if not articles:
         raise SourceError(f"malformed JSON from GDELT: {error}")
     return articles, broken
