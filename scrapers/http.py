@@ -24,6 +24,7 @@ import httpx
 from scrapers.base import Validators
 from scrapers.errors import SourceError, one_line
 from scrapers.text import decode_body
+from scrapers.worker import WorkerPool
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -81,6 +82,15 @@ class HttpSettings:
     page_summary_chars: int = 500
     # Text of a watched page kept in Validators.snapshot so the next change can be summarised.
     max_snapshot_chars: int = 100_000
+    # Parsing runs in worker processes (scrapers/worker.py) so that these limits hold whatever
+    # the input: longest one parse may take (lxml reads 10 MB in 0.1 s, feedparser in ~6 s) ...
+    parse_timeout: float = 60.0
+    # ... the address space a worker may add to what it uses at start (~55 MB); a 10 MB feed
+    # that only feedparser can read needs ~100 MB ...
+    parse_memory: int = 256 * 1024 * 1024
+    # ... and how many workers parse at once (one keeps up with the network on two cores; a
+    # second keeps parsing going while the first works through a hostile input).
+    parse_workers: int = 2
 
     def __post_init__(self) -> None:
         for name in (
@@ -90,10 +100,18 @@ class HttpSettings:
             "pool_timeout",
             "deadline",
             "source_deadline",
+            "parse_timeout",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"HttpSettings.{name} must be positive")
-        for name in ("per_host_limit", "global_limit", "max_body_bytes", "max_items_per_feed"):
+        for name in (
+            "per_host_limit",
+            "global_limit",
+            "max_body_bytes",
+            "max_items_per_feed",
+            "parse_memory",
+            "parse_workers",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"HttpSettings.{name} must be at least 1")
         if self.max_retries < 0 or self.max_redirects < 0:
@@ -314,6 +332,8 @@ class HttpSession:
 
     client: httpx.AsyncClient
     settings: HttpSettings
+    # Where `parse` runs its calls; open_session makes one per run.
+    workers: WorkerPool | None = None
     # Per-run scratch space for kinds (e.g. an OAuth token reused by several sources).
     state: dict[str, Any] = field(default_factory=dict)
     _host_limits: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False)
@@ -352,8 +372,22 @@ class HttpSession:
         be a top-level function and its arguments and result picklable, because the work is
         moved into a worker process where the source deadline can stop it. It may raise
         SourceError like any other step of a source.
+
+        A call that takes longer than `parse_timeout` ends with SourceError("parsing took longer
+        than N s"); the source deadline, if it comes first, cancels the call. Either way the
+        worker is killed and the other sources carry on with a fresh one.
         """
-        return func(*args, **kwargs)
+        if self.workers is None:
+            raise SourceError("internal error: this session has no parser processes")
+        limit = self.settings.parse_timeout
+        result: _T = await self.workers.run(
+            func,
+            args,
+            kwargs,
+            time_limit=limit,
+            too_slow=f"parsing took longer than {_describe_seconds(limit)} s",
+        )
+        return result
 
     def _backoff(self, attempt: int) -> float:
         base = min(self.settings.backoff_max, self.settings.backoff_base * 2**attempt)
@@ -548,7 +582,22 @@ class HttpSession:
         return b"".join(parts)
 
 
+def _worker_pool(settings: HttpSettings) -> WorkerPool:
+    # A parse turns at most one capped body into items; four times the cap leaves room for
+    # text that grows when decoded, and stops a runaway answer from filling our memory.
+    return WorkerPool(
+        settings.parse_workers,
+        memory=settings.parse_memory,
+        answer_limit=4 * settings.max_body_bytes + 1024 * 1024,
+    )
+
+
 @asynccontextmanager
 async def open_session(settings: HttpSettings) -> AsyncIterator[HttpSession]:
-    async with build_client(settings) as client:
-        yield HttpSession(client=client, settings=settings)
+    """The client and the parser processes of one run; both are closed when the run ends."""
+    workers = _worker_pool(settings)
+    try:
+        async with build_client(settings) as client:
+            yield HttpSession(client=client, settings=settings, workers=workers)
+    finally:
+        await workers.aclose()

@@ -1,0 +1,367 @@
+"""Parsing in worker processes, so that no input can hold a refresh beyond its deadlines.
+
+A thread cannot be stopped, and a pattern that backtracks for hours or a document that expands
+to gigabytes holds the event loop (or the GIL) for as long as it likes. A process can be killed.
+So every parse of untrusted bytes runs in a small pool of persistent worker processes, started
+once per run and reused across sources (a fresh interpreter costs ~0.3 s of CPU, far more than
+parsing one feed):
+
+- a call that outlives its time limit, or whose caller is cancelled (the source deadline), kills
+  its worker; a fresh one serves the next call, so one source fails alone;
+- a worker's address space is capped (RLIMIT_AS): a memory bomb ends as MemoryError (or the
+  worker's death) inside the worker, never in the refresh process;
+- every failure comes back as a SourceError with a one-line reason, never a traceback;
+- parsing overlaps network I/O: the event loop keeps downloading while workers parse.
+
+Workers are plain `python -I` subprocesses speaking length-prefixed pickles over stdin/stdout:
+no fork of a process that may run threads (the daemon), no re-import of the caller's `__main__`.
+They get the parent's `sys.path`, so they see the same code the parent runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import pickle
+import signal
+import struct
+import sys
+from collections.abc import Callable
+from typing import IO, Any
+
+from scrapers.errors import SourceError, one_line
+
+__all__ = ["WorkerPool", "serve"]
+
+_HEADER = struct.Struct(">Q")
+_READY = b"ready"
+_START_TIMEOUT = 60.0  # a cold interpreter on a busy machine; never reached in practice
+# Unpickled callables kept per worker, keyed by their pickle: a post-processing step that carries
+# compiled state (a matcher) is rebuilt once per worker instead of once per source.
+_FUNC_CACHE_SIZE = 8
+# Bootstrap run with -I (no cwd, no user site, no PYTHON* variables on sys.path): a file such as
+# json.py in the user's directory must not be imported. The parent's sys.path follows.
+_BOOT = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); import scrapers.worker as w; "
+    "w.serve(int(sys.argv[2]), int(sys.argv[3]))"
+)
+
+
+def _describe_mb(limit: int) -> str:
+    megabytes = limit / (1024 * 1024)
+    return f"{megabytes:.0f} MB" if megabytes == int(megabytes) else f"{megabytes:.1f} MB"
+
+
+# ----------------------------------------------------------------------------- the worker side
+
+
+def _read_exactly(stream: IO[bytes], n: int) -> bytes | None:
+    data = stream.read(n)
+    if data is None or len(data) < n:
+        return None
+    return data
+
+
+def _read_frame(stream: IO[bytes]) -> bytes | None:
+    header = _read_exactly(stream, _HEADER.size)
+    if header is None:
+        return None
+    (size,) = _HEADER.unpack(header)
+    return _read_exactly(stream, size) if size else b""
+
+
+def _write_frame(stream: IO[bytes], payload: bytes) -> None:
+    stream.write(_HEADER.pack(len(payload)))
+    stream.write(payload)
+    stream.flush()
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker must never outlive the refresh (a killed parent would leave a CPU bomb running).
+
+    Linux delivers SIGKILL on the parent's death; a pattern match holding the GIL would starve a
+    watchdog thread, so the kernel does it. Elsewhere, end-of-input on stdin ends the loop.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _limit_memory(extra: int) -> None:
+    """Cap the address space at what the worker uses now plus `extra` bytes."""
+    try:
+        import resource
+    except ImportError:  # not on this platform: the parent's own limits still apply
+        return
+    try:
+        with open("/proc/self/statm") as statm:
+            current = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        current = 256 * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = current + extra
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _run(
+    cache: dict[bytes, Callable[..., Any]], func_blob: bytes, args_blob: bytes, memory: int
+) -> tuple[Any, ...]:
+    try:
+        func = cache.get(func_blob)
+        if func is None:
+            func = pickle.loads(func_blob)
+            if len(cache) >= _FUNC_CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+            cache[func_blob] = func
+        args, kwargs = pickle.loads(args_blob)
+        return ("ok", func(*args, **kwargs))
+    except SourceError as exc:
+        return ("source_error", exc.reason, exc.http_status, exc.retry_after)
+    except MemoryError:
+        return ("retire", f"parsing needed more than {_describe_mb(memory)} of memory")
+    except RecursionError:
+        return ("error", "parsing failed: the document is nested too deeply")
+    except Exception as exc:  # a bug of ours or of a library: one line, the source fails alone
+        return ("error", one_line(f"internal error while parsing: {type(exc).__name__}: {exc}"))
+
+
+def serve(memory: int, parent: int) -> None:
+    """The worker's loop: read a call, run it, write the answer, until stdin ends."""
+    _die_with_parent(parent)
+    # Ctrl-C in a terminal reaches the whole process group; the parent decides when we stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The channel is a private copy of fd 1; fd 1 itself goes to stderr (which the parent
+    # discards), so a library that prints cannot corrupt the stream of answers.
+    channel = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    requests = sys.stdin.buffer
+    import warnings
+
+    warnings.simplefilter("ignore")
+    import scrapers  # noqa: F401  (every parser: imported before the clock of the first call)
+
+    _limit_memory(memory)
+    _write_frame(channel, _READY)
+    cache: dict[bytes, Callable[..., Any]] = {}
+    while True:
+        func_blob = _read_frame(requests)
+        args_blob = _read_frame(requests) if func_blob is not None else None
+        if func_blob is None or args_blob is None:
+            return
+        answer = _run(cache, func_blob, args_blob, memory)
+        try:
+            payload = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+        except MemoryError:
+            payload = pickle.dumps(("retire", f"parsing needed more than {_describe_mb(memory)}"))
+        except Exception as exc:
+            detail = one_line(f"{type(exc).__name__}: {exc}")
+            payload = pickle.dumps(("error", f"internal error: unpicklable result: {detail}"))
+        _write_frame(channel, payload)
+        if answer[0] == "retire":
+            return  # after a MemoryError the heap may be in any state: start afresh
+
+
+# ----------------------------------------------------------------------------- the parent side
+
+
+class _Worker:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @property
+    def stdin(self) -> asyncio.StreamWriter:
+        assert self.process.stdin is not None
+        return self.process.stdin
+
+    @property
+    def stdout(self) -> asyncio.StreamReader:
+        assert self.process.stdout is not None
+        return self.process.stdout
+
+    @classmethod
+    async def start(cls, memory: int) -> _Worker:
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-I",
+                "-c",
+                _BOOT,
+                json.dumps(sys.path),
+                str(memory),
+                str(os.getpid()),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            raise SourceError(f"could not start a parser process: {exc}") from None
+        worker = cls(process)
+        try:
+            async with asyncio.timeout(_START_TIMEOUT):
+                ready = await worker._receive(len(_READY))
+        except BaseException:
+            await worker.kill()
+            raise
+        if ready != _READY:
+            await worker.kill()
+            raise SourceError("could not start a parser process")
+        return worker
+
+    async def _receive(self, limit: int) -> bytes:
+        try:
+            header = await self.stdout.readexactly(_HEADER.size)
+            (size,) = _HEADER.unpack(header)
+            if size > limit:
+                raise SourceError(f"parser answer larger than {_describe_mb(limit)}")
+            return await self.stdout.readexactly(size)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            # The worker is gone (killed by the kernel, crashed in C): reap it for its signal.
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+            raise SourceError(self._death_reason()) from None
+
+    def _death_reason(self) -> str:
+        code = self.process.returncode
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"parser process died ({name})"
+        return "parser process died"
+
+    async def call(self, func_blob: bytes, args_blob: bytes, answer_limit: int) -> tuple[Any, ...]:
+        try:
+            self.stdin.write(_HEADER.pack(len(func_blob)) + func_blob)
+            self.stdin.write(_HEADER.pack(len(args_blob)))
+            self.stdin.write(args_blob)
+            await self.stdin.drain()
+        except ConnectionError:
+            await self.process.wait()
+            raise SourceError(self._death_reason()) from None
+        payload = await self._receive(answer_limit)
+        answer = pickle.loads(payload)
+        assert isinstance(answer, tuple)
+        return answer
+
+    async def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        # Closing our end of the pipe before waiting keeps asyncio from warning about an
+        # unclosed transport when the loop ends.
+        with contextlib.suppress(Exception):
+            self.stdin.close()
+        await self.process.wait()
+
+
+class WorkerPool:
+    """Up to `size` persistent worker processes; `run` sends one call to an idle one.
+
+    Create it inside the event loop that will use it; `aclose` ends every worker.
+    """
+
+    def __init__(self, size: int, *, memory: int, answer_limit: int) -> None:
+        if size < 1:
+            raise ValueError("WorkerPool needs at least one worker")
+        self._size = size
+        self._memory = memory
+        self._answer_limit = answer_limit
+        self._semaphore = asyncio.Semaphore(size)
+        self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
+        self._starting: asyncio.Task[_Worker] | None = None
+        self._closed = False
+
+    def prestart(self) -> None:
+        """Start one worker now, so that its start-up overlaps the first downloads."""
+        if self._starting is None and not self._idle and not self._closed:
+            self._starting = asyncio.get_running_loop().create_task(_Worker.start(self._memory))
+
+    async def _worker(self) -> _Worker:
+        if self._idle:
+            return self._idle.pop()
+        starting, self._starting = self._starting, None
+        if starting is not None:
+            with contextlib.suppress(SourceError):
+                return await starting
+        return await _Worker.start(self._memory)
+
+    async def run(
+        self,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        time_limit: float,
+        too_slow: str,
+    ) -> Any:
+        """`func(*args, **kwargs)` in a worker; SourceError(`too_slow`) after `time_limit` s."""
+        if self._closed:
+            raise SourceError("internal error: the parser pool is closed")
+        try:
+            func_blob = pickle.dumps(func, protocol=pickle.HIGHEST_PROTOCOL)
+            args_blob = pickle.dumps((args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            detail = one_line(f"{type(exc).__name__}: {exc}")
+            raise SourceError(
+                f"internal error: cannot send work to a parser process: {detail}"
+            ) from None
+        async with self._semaphore:
+            # Waiting for a free worker and starting one are not the input's fault: the limit
+            # starts once the call is handed over (the source deadline still covers it all).
+            worker = await self._worker()
+            self._busy.add(worker)
+            try:
+                async with asyncio.timeout(time_limit):
+                    answer = await worker.call(func_blob, args_blob, self._answer_limit)
+            except TimeoutError:
+                await asyncio.shield(worker.kill())
+                raise SourceError(too_slow) from None
+            except BaseException:
+                # Cancelled mid-call (the source deadline) or the channel broke: the worker may
+                # still be busy with our call, and its late answer would desynchronise the
+                # channel. Only killing it is safe.
+                await asyncio.shield(worker.kill())
+                raise
+            finally:
+                self._busy.discard(worker)
+            if answer[0] == "retire":
+                await worker.kill()  # it is exiting anyway; reap it now
+            else:
+                self._idle.append(worker)
+        return _unpack(answer)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        workers = [*self._idle, *self._busy]
+        self._idle.clear()
+        starting, self._starting = self._starting, None
+        if starting is not None:
+            starting.cancel()
+            with contextlib.suppress(BaseException):
+                workers.append(await starting)
+        for worker in workers:
+            await worker.kill()
+
+
+def _unpack(answer: tuple[Any, ...]) -> Any:
+    kind = answer[0]
+    if kind == "ok":
+        return answer[1]
+    if kind == "source_error":
+        _, reason, http_status, retry_after = answer
+        raise SourceError(reason, http_status=http_status, retry_after=retry_after)
+    raise SourceError(str(answer[1]))

@@ -1,0 +1,241 @@
+"""Parsing in worker processes: bounded in time and memory whatever the input, one line per failure.
+
+The work is real (top-level functions in tests/worker_jobs.py run in real worker processes) and
+the sources are real loopback feeds; nothing of ours is replaced. Time checks are generous
+deadline checks only: a bomb must end near its limit, never hours later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import resource
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scrapers import HttpSettings, SourceSpec, collect
+from scrapers.errors import SourceError
+from scrapers.http import open_session
+
+from . import worker_jobs as jobs
+from .loopback import LoopbackServer, Reply, fast_settings, fixture, serve
+
+FEED = fixture("rss_en.xml")
+RSS = "application/rss+xml; charset=utf-8"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    with serve() as s:
+        yield s
+
+
+def parse(settings: HttpSettings, *calls: tuple[Any, ...]) -> list[Any]:
+    """Run `calls` ((func, *args), ...) concurrently in one session; errors come back as values."""
+
+    async def main() -> list[Any]:
+        async with open_session(settings) as session:
+            return await asyncio.gather(
+                *(session.parse(call[0], *call[1:]) for call in calls), return_exceptions=True
+            )
+
+    return asyncio.run(main())
+
+
+def reason(value: Any) -> str:
+    assert isinstance(value, SourceError), value
+    assert "\n" not in value.reason and "Traceback" not in value.reason
+    return value.reason
+
+
+def test_results_come_back_and_errors_are_one_line() -> None:
+    settings = fast_settings()
+    ok, source_error, bug, deep = parse(
+        settings,
+        (jobs.add, 2, 3),
+        (jobs.fail_like_a_source,),
+        (jobs.crash,),
+        (jobs.nest, 100_000),
+    )
+    assert ok == 5
+    assert reason(source_error) == "malformed JSON from the server"
+    assert source_error.http_status == 200
+    assert reason(bug) == "internal error while parsing: ValueError: line one line two"
+    assert reason(deep) == "parsing failed: the document is nested too deeply"
+
+
+def test_cpu_bomb_is_killed_at_the_parse_limit_while_other_calls_complete() -> None:
+    settings = fast_settings(parse_timeout=1.0, parse_workers=2)
+    started = time.monotonic()
+    results = parse(settings, (jobs.spin,), *((jobs.add, i, 1) for i in range(20)), (jobs.spin,))
+    elapsed = time.monotonic() - started
+    assert reason(results[0]) == "parsing took longer than 1.0 s"
+    assert reason(results[-1]) == "parsing took longer than 1.0 s"
+    assert results[1:-1] == [i + 1 for i in range(20)]
+    # Two bombs on two workers, killed at their limit; worker start-up on a busy machine on top.
+    assert elapsed < 6
+
+
+def test_a_killed_worker_is_replaced_for_the_next_call() -> None:
+    async def main() -> tuple[Any, ...]:
+        async with open_session(fast_settings(parse_timeout=0.5, parse_workers=1)) as session:
+            first = await session.parse(jobs.pid)
+            with pytest.raises(SourceError, match=r"parsing took longer than 0\.5 s"):
+                await session.parse(jobs.spin)
+            second = await session.parse(jobs.pid)
+            third = await session.parse(jobs.pid)
+            return first, second, third
+
+    first, second, third = asyncio.run(main())
+    assert first != second  # a fresh process after the kill ...
+    assert second == third  # ... which then stays
+    for gone in (first,):
+        with pytest.raises(ProcessLookupError):
+            os.kill(gone, 0)
+
+
+def test_memory_bomb_is_contained_in_the_worker() -> None:
+    settings = fast_settings(parse_memory=64 * 1024 * 1024, parse_workers=1)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    bomb, after = parse(settings, (jobs.hog,), (jobs.add, 1, 1))
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert reason(bomb) == "parsing needed more than 64 MB of memory"
+    assert after == 2  # served by a fresh worker
+    assert grown_mb < 32  # the test process never held the bomb
+
+
+def test_a_worker_that_dies_fails_its_call_only() -> None:
+    dead, alive = parse(fast_settings(parse_workers=1), (jobs.die,), (jobs.add, 1, 2))
+    assert reason(dead) == "parser process died (SIGKILL)"
+    assert alive == 3
+
+
+def test_printing_does_not_corrupt_the_channel() -> None:
+    assert parse(fast_settings(), (jobs.chatter, "é" * 10), (jobs.add, 1, 1)) == ["é" * 10, 2]
+
+
+def test_unpicklable_work_and_oversized_answers_are_one_line_errors() -> None:
+    settings = fast_settings(max_body_bytes=64 * 1024)  # answers are capped at 4 × + 1 MB
+    unpicklable, oversized, fine = parse(
+        settings, (jobs.add, lambda: 1, 1), (jobs.big, 2 * 1024 * 1024), (jobs.big, 10)
+    )
+    assert reason(unpicklable).startswith("internal error: cannot send work to a parser process")
+    assert reason(oversized) == "parser answer larger than 1.2 MB"
+    assert fine == b"x" * 10
+
+
+# ------------------------------------------------------------------ through collect()
+
+
+def rss(url: str, name: str) -> SourceSpec:
+    return SourceSpec(name=name, kind="rss", language="en", url=url)
+
+
+def test_postprocess_runs_in_a_worker_and_keeps_its_state(server: LoopbackServer) -> None:
+    specs = [
+        rss(server.route(f"/f{i}", Reply(body=FEED, content_type=RSS)), f"s{i}") for i in range(5)
+    ]
+    specs.append(rss(server.route("/bad", Reply(500)), "bad"))
+    outcomes = collect(specs, {}, fast_settings(parse_workers=1), postprocess=jobs.Counting())
+    tagged = [o for o in outcomes if isinstance(o, jobs.Tagged)]
+    assert [o.source for o in tagged] == [f"s{i}" for i in range(5)]
+    assert {o.tag for o in tagged} == {"4 items"}
+    # One worker, one unpickled step: its state carried from source to source.
+    assert sorted(o.calls for o in tagged) == [1, 2, 3, 4, 5]
+    assert outcomes[-1].state == "failed" and not isinstance(outcomes[-1], jobs.Tagged)
+
+
+def test_cpu_bomb_in_one_source_fails_it_alone_at_the_parse_limit(server: LoopbackServer) -> None:
+    specs = [
+        rss(server.route(f"/f{i}", Reply(body=FEED, content_type=RSS)), f"s{i}") for i in range(8)
+    ]
+    settings = fast_settings(parse_timeout=1.0, parse_workers=2, source_deadline=30.0)
+    started = time.monotonic()
+    outcomes = collect(specs, {}, settings, postprocess=functools.partial(jobs.bomb_for, "s3"))
+    elapsed = time.monotonic() - started
+    assert outcomes[3].state == "failed"
+    assert outcomes[3].reason == "parsing took longer than 1.0 s"
+    assert 1.0 <= outcomes[3].elapsed < 4
+    assert [o.state for i, o in enumerate(outcomes) if i != 3] == ["ok"] * 7
+    assert elapsed < 6
+
+
+def test_cpu_bomb_is_stopped_by_the_source_deadline_too(server: LoopbackServer) -> None:
+    specs = [
+        rss(server.route(f"/f{i}", Reply(body=FEED, content_type=RSS)), f"s{i}") for i in range(3)
+    ]
+    settings = fast_settings(parse_timeout=60.0, source_deadline=2.0)
+    outcomes = collect(specs, {}, settings, postprocess=functools.partial(jobs.bomb_for, "s0"))
+    assert outcomes[0].reason == "source took longer than 2 s in all"
+    assert 2.0 <= outcomes[0].elapsed < 5
+    assert [o.state for o in outcomes[1:]] == ["ok", "ok"]
+
+
+# ------------------------------------------------------------------ the worker never outlives us
+
+_ORPHAN = textwrap.dedent(
+    """
+    import asyncio, sys
+    sys.path.insert(0, sys.argv[1])
+    from scrapers.http import HttpSettings, open_session
+    from tests import worker_jobs
+
+    async def main():
+        async with open_session(HttpSettings(parse_timeout=600)) as session:
+            print("parsing", flush=True)
+            await session.parse(worker_jobs.spin)
+
+    asyncio.run(main())
+    """
+)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found += [int(child) for child in text]
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and prctl")
+def test_worker_dies_with_a_killed_refresh() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN, str(ROOT)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "parsing"
+        deadline = time.monotonic() + 20
+        workers: list[int] = []
+        while not workers and time.monotonic() < deadline:
+            workers = _children(proc.pid)
+            time.sleep(0.05)
+        assert workers, "no worker process started"
+        time.sleep(0.5)  # let the worker reach the endless loop
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 5
+    alive = list(workers)
+    while alive and time.monotonic() < deadline:
+        alive = [w for w in alive if _running(w)]
+        time.sleep(0.05)
+    assert not alive, f"worker(s) {alive} outlived the killed parent"
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -1,0 +1,86 @@
+"""Top-level functions for tests that run work in parser processes (they must be picklable).
+
+Kept apart from the test modules so that a worker importing them loads nothing but this file.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+
+from scrapers import Outcome
+from scrapers.errors import SourceError
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def spin() -> None:
+    """A CPU bomb: a parse that never ends."""
+    while True:
+        pass
+
+
+def hog() -> None:
+    """A memory bomb: a parse that allocates without end."""
+    blocks = []
+    while True:
+        blocks.append(bytearray(8 * 1024 * 1024))
+
+
+def fail_like_a_source() -> None:
+    raise SourceError("malformed JSON from the server", http_status=200)
+
+
+def crash() -> None:
+    raise ValueError("line one\nline two")
+
+
+def die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def chatter(value: str) -> str:
+    print("a library printing on stdout")  # must not corrupt the worker's channel
+    return value
+
+
+def nest(depth: int) -> int:
+    return 0 if depth == 0 else 1 + nest(depth - 1)
+
+
+def big(size: int) -> bytes:
+    return b"x" * size
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+@dataclass
+class Tagged(Outcome):
+    """What a post-processing step may return: an Outcome with its own results."""
+
+    tag: str = ""
+    calls: int = 0
+
+
+class Counting:
+    """A post-processing step with state of its own, as a compiled matcher would have."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, outcome: Outcome) -> Outcome:
+        self.calls += 1
+        fields = {k: v for k, v in vars(outcome).items()}
+        return Tagged(**fields, tag=f"{len(outcome.items)} items", calls=self.calls)
+
+
+def bomb_for(name: str, outcome: Outcome) -> Outcome:
+    """Post-processing that never ends for the source called `name`."""
+    if outcome.source == name:
+        spin()
+    return outcome
