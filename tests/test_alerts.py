@@ -9,19 +9,20 @@ from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
-from sqlmodel import select
 from werkzeug import Request, Response
 
-from tracker import models
 from tracker.alerts import send_refresh_alerts
-from tracker.db import Database
 from tracker.refresh import RefreshReport, SourceResult
+from tracker.settings import Settings
 from tracker.sources import Source
+from tracker.store import Database
 
 try:
+    from .rows import insert, update
     from .smtp_sink import SmtpSink, free_port
     from .test_report import at, history, make_world
 except ImportError:  # tests/ collected as top-level modules (no __init__.py)
+    from rows import insert, update  # type: ignore[no-redef]
     from smtp_sink import SmtpSink, free_port  # type: ignore[no-redef]
     from test_report import at, history, make_world  # type: ignore[no-redef]
 
@@ -48,9 +49,14 @@ def use(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
         monkeypatch.setenv(key, value)
 
 
+def alerts(db: Database, report: RefreshReport, now: datetime) -> list[str]:
+    """`send_refresh_alerts` with the settings of the environment as it is now."""
+    return send_refresh_alerts(db, Settings.from_env(), report, now=now)
+
+
 def test_nothing_new_means_no_mail_and_no_need_for_settings(world: Database) -> None:
     quiet = refresh_report(result("irna-en", "ok"))
-    assert send_refresh_alerts(world, quiet, now=datetime(2026, 12, 30)) == []
+    assert alerts(world, quiet, now=datetime(2026, 12, 30)) == []
 
 
 def test_each_event_is_mailed_once(world: Database, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -59,14 +65,14 @@ def test_each_event_is_mailed_once(world: Database, monkeypatch: pytest.MonkeyPa
     )
     with SmtpSink() as sink:
         use(monkeypatch, sink.env())
-        lines = send_refresh_alerts(world, report, now=NOW)
+        lines = alerts(world, report, now=NOW)
         assert lines == [
             "alert sent to watcher@example.org, second@example.net: "
             "1 status change, 1 source failing"
         ]
         (got,) = sink.wait_for(1)
         # The next refresh sees the same state: nothing goes out again.
-        assert send_refresh_alerts(world, report, now=NOW) == []
+        assert alerts(world, report, now=NOW) == []
         assert len(sink.received) == 1
     msg = got.message()
     assert msg["Subject"] == "tracker alert: 1 status change, 1 source failing"
@@ -78,25 +84,29 @@ def test_each_event_is_mailed_once(world: Database, monkeypatch: pytest.MonkeyPa
     ) in body
     assert "source apa (rss) has failed 4 times in a row since 2026-11-20 03:00 UTC" in body
     assert "last error: HTTP 503 | <b>down</b>" in body
-    with world.read() as session:
-        keys = sorted(session.exec(select(models.Notification.key)))
+    with world.read() as conn:
+        keys = sorted(k for (k,) in conn.rows("SELECT key FROM notification"))
     assert keys == ["source-failing:apa:2026-11-20T03:00:00", "status:khodaafarin-crossing:2"]
 
 
 def test_a_recovery_is_one_alert(world: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    with world.write() as session:
-        apa = session.get(models.SourceHealth, "apa")
-        apa.consecutive_failures, apa.failing_since = 0, None
-        apa.last_success = at(2026, 11, 21, 7, 30)
-        session.add(apa)
+    with world.write() as conn:
+        update(
+            conn,
+            "source_health",
+            {"name": "apa"},
+            consecutive_failures=0,
+            failing_since=None,
+            last_success=at(2026, 11, 21, 7, 30),
+        )
     report = refresh_report(result("apa", "ok", recovered=True))
     with SmtpSink() as sink:
         use(monkeypatch, sink.env(TRACKER_ALERT_TO="oncall@example.org"))
         later = datetime(2026, 11, 25)  # the crossing's change is outside the alert window now
-        assert send_refresh_alerts(world, report, now=later) == [
+        assert alerts(world, report, now=later) == [
             "alert sent to oncall@example.org: 1 source recovered"
         ]
-        assert send_refresh_alerts(world, report, now=later) == []
+        assert alerts(world, report, now=later) == []
         (got,) = sink.wait_for(1)
     assert got.rcpt_tos == ["oncall@example.org"]
     assert got.message()["Subject"] == "tracker alert: source apa works again"
@@ -105,23 +115,23 @@ def test_a_recovery_is_one_alert(world: Database, monkeypatch: pytest.MonkeyPatc
 def test_only_changes_made_by_refresh_are_alerted(
     world: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with world.write() as session:
+    with world.write() as conn:
         # A person's override and a catalog load are not news to the person who made them.
-        session.add(
-            models.StatusHistory(
-                commitment_id=3,
-                at=at(2026, 11, 19),
-                old_status="announced",
-                new_status="broken",
-                kind="override",
-                actor="tester",
-                reason="x",
-            )
+        insert(
+            conn,
+            "status_history",
+            commitment_id=3,
+            at=at(2026, 11, 19),
+            old_status="announced",
+            new_status="broken",
+            kind="override",
+            actor="tester",
+            reason="x",
         )
-        history(session, 4, at(2026, 11, 19, 1), "in_progress", "delivered")  # by refresh
+        history(conn, 4, at(2026, 11, 19, 1), "in_progress", "delivered")  # by refresh
     with SmtpSink() as sink:
         use(monkeypatch, sink.env())
-        lines = send_refresh_alerts(world, refresh_report(), now=NOW)
+        lines = alerts(world, refresh_report(), now=NOW)
         assert lines == ["alert sent to watcher@example.org, second@example.net: 2 status changes"]
         body = sink.wait_for(1)[0].message().get_content()
     assert "rail-link" in body and "gas-swap" not in body
@@ -131,19 +141,19 @@ def test_missing_settings_say_so_and_a_later_refresh_sends(
     world: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     report = refresh_report(result("apa", "failed", crossed_threshold=True))
-    assert send_refresh_alerts(world, report, now=NOW) == [
+    assert alerts(world, report, now=NOW) == [
         "alerts not sent: TRACKER_SMTP_HOST is not set; it is needed to send mail"
     ]
     with SmtpSink() as sink:
         env = sink.env()
         del env["TRACKER_MAIL_TO"]
         use(monkeypatch, env)
-        assert send_refresh_alerts(world, report, now=NOW) == [
+        assert alerts(world, report, now=NOW) == [
             "alerts not sent: TRACKER_MAIL_TO (or TRACKER_ALERT_TO) is not set; "
             "it is needed to send mail"
         ]
         monkeypatch.setenv("TRACKER_MAIL_TO", "watcher@example.org")
-        assert send_refresh_alerts(world, report, now=NOW) == [
+        assert alerts(world, report, now=NOW) == [
             "alert sent to watcher@example.org: 1 status change, 1 source failing"
         ]
         assert len(sink.wait_for(1)) == 1
@@ -157,14 +167,14 @@ def test_a_down_server_is_one_line_and_the_alert_is_retried(
     use(monkeypatch, sink.env(TRACKER_SMTP_PASSWORD="hunter2-secret", TRACKER_SMTP_USER="u"))
     monkeypatch.setenv("TRACKER_SMTP_SECURITY", "none")
     report = refresh_report(result("apa", "failed", crossed_threshold=True))
-    lines = send_refresh_alerts(world, report, now=NOW)
+    lines = alerts(world, report, now=NOW)
     assert lines == [
         f"alerts not sent: cannot connect to SMTP server 127.0.0.1:{port}: connection refused"
     ]
     monkeypatch.delenv("TRACKER_SMTP_USER")
     monkeypatch.delenv("TRACKER_SMTP_PASSWORD")
     with sink:
-        assert send_refresh_alerts(world, report, now=NOW)[0].startswith("alert sent to ")
+        assert alerts(world, report, now=NOW)[0].startswith("alert sent to ")
         assert len(sink.wait_for(1)) == 1
 
 
@@ -174,12 +184,10 @@ def test_a_new_failure_spell_is_a_new_alert(
     report = refresh_report(result("apa", "failed", crossed_threshold=True))
     with SmtpSink() as sink:
         use(monkeypatch, sink.env())
-        send_refresh_alerts(world, report, now=NOW)
-        with world.write() as session:
-            apa = session.get(models.SourceHealth, "apa")
-            apa.failing_since = at(2026, 11, 24, 5)
-            session.add(apa)
-        lines = send_refresh_alerts(world, report, now=datetime(2026, 11, 25))
+        alerts(world, report, now=NOW)
+        with world.write() as conn:
+            update(conn, "source_health", {"name": "apa"}, failing_since=at(2026, 11, 24, 5))
+        lines = alerts(world, report, now=datetime(2026, 11, 25))
         assert lines == ["alert sent to watcher@example.org, second@example.net: 1 source failing"]
         assert len(sink.wait_for(2)) == 2
 

@@ -43,7 +43,7 @@ EXPECTED_REACH = {
     "joint-industrial-park": 0,
     "reconstruction-engineering": 0,
     "khodaafarin-crossing": 3,  # bridge completed; posts unfinished, opening unconfirmed
-    "new-access-point": 1,  # route agreed; access roads only scheduled
+    "new-access-point": 2,  # Horadiz–Aghband road under construction (2023 decree on)
     "tabriz-baku-flight": 5,  # 12 flights a week by December 2025: delivered
     "health-tourism": 0,
     "tourist-tours": 0,

@@ -7,13 +7,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from sqlmodel import Session
 
-from tracker import db as dbmod
-from tracker.db import SCHEMA_VERSION, open_database, redact, resolve_url
+from tracker import register
 from tracker.errors import EnvironmentProblem
-from tracker.store import open_store
+from tracker.settings import Settings
+from tracker.store import SCHEMA_VERSION, Conn, Database, open_database, redact, resolve_url
+from tracker.store import migrations as migrations_module
 
 from .conftest import DATA
 
@@ -27,6 +26,10 @@ SLUGS = {
     "tourist-tours",
     "tractor-dealership",
 }
+
+
+def open_store(db: str) -> Database:
+    return register.open_store(Settings.from_env().with_db(db))
 
 
 def digest(path: Path) -> str:
@@ -55,19 +58,16 @@ def test_first_use_creates_and_seeds(db_path: Path) -> None:
 
 def test_connections_enforce_foreign_keys_and_busy_timeout(db_path: Path) -> None:
     database = open_store(str(db_path))
-    with database.read() as session:
-        conn = session.connection()
-        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
-    with pytest.raises(sa.exc.IntegrityError), database.write() as session:
-        session.connection().exec_driver_sql(
-            "INSERT INTO milestone (commitment_id, position, title) VALUES (9999, 1, 'x')"
-        )
+    with database.read() as conn:
+        assert conn.rows("PRAGMA foreign_keys")[0][0] == 1
+        assert conn.rows("PRAGMA busy_timeout")[0][0] >= 1000
+    with pytest.raises(sqlite3.IntegrityError), database.write() as conn:
+        conn.run("INSERT INTO milestone (commitment_id, position, title) VALUES (9999, 1, 'x')")
 
 
 def test_failed_seed_leaves_no_half_database(db_path: Path) -> None:
-    def boom(session: Session) -> None:
-        session.connection().exec_driver_sql(
+    def boom(conn: Conn) -> None:
+        conn.run(
             "INSERT INTO agreement (slug, title, outlet, language, text, summary) VALUES ('x', 'x', '', '', '', '')"
         )
         raise RuntimeError("crash in the middle of seeding")
@@ -152,28 +152,34 @@ def test_schema_1_database_is_upgraded_in_place_without_losing_data(db_path: Pat
     assert {"ix_evidence_published", "ix_evidence_created"} <= indexes
     assert history == [("in_progress", "milestone 2/3 reached")]
     # and the upgraded database works for the status engine and new writes
-    from datetime import date
+    from datetime import date, datetime
 
-    from tracker import store
+    from tracker.store import reads, writes
 
-    with database.write() as session:
-        result = store.rows(session, date(2025, 8, 2))
+    with database.write() as conn:
+        result = reads.rows(conn, date(2025, 8, 2))
         assert [r.verdict.status for r in result] == ["in_progress"]
         assert result[0].digest.pending == 1
-        store.review(session, 2, "rejected", reason="not about flights", today=date(2025, 8, 2))
+        writes.review(
+            conn,
+            2,
+            "rejected",
+            reason="not about flights",
+            by="tester",
+            today=date(2025, 8, 2),
+            now=datetime(2025, 8, 2, 12),
+        )
 
 
 def test_upgrade_failure_rolls_back(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with sqlite3.connect(db_path) as conn:
         conn.executescript((DATA / "schema_v1.sql").read_text(encoding="utf-8"))
 
-    def broken(conn: sa.Connection) -> None:
-        conn.exec_driver_sql(
-            "ALTER TABLE evidence ADD COLUMN cancels BOOLEAN NOT NULL DEFAULT FALSE"
-        )
+    def broken(conn: Conn) -> None:
+        conn.run("ALTER TABLE evidence ADD COLUMN cancels BOOLEAN NOT NULL DEFAULT FALSE")
         raise RuntimeError("power cut")
 
-    monkeypatch.setitem(dbmod.MIGRATIONS, 2, broken)
+    monkeypatch.setitem(migrations_module.MIGRATIONS, 2, broken)
     with pytest.raises(RuntimeError):
         open_store(str(db_path))
     with sqlite3.connect(db_path) as conn:
@@ -188,7 +194,7 @@ def test_upgrade_failure_rolls_back(db_path: Path, monkeypatch: pytest.MonkeyPat
 def test_resolve_url_and_redaction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_url(None) == "sqlite:///" + str(tmp_path / "commitments.db")
     monkeypatch.setenv("TRACKER_DB", "other.db")
-    assert resolve_url(None).endswith("/other.db")
+    assert resolve_url(Settings.from_env().db).endswith("/other.db")
     assert resolve_url("postgresql+psycopg://u:pw@h/db") == "postgresql+psycopg://u:pw@h/db"
     assert (
         redact("postgresql+psycopg://u:s3cret@h:5432/db") == "postgresql+psycopg://u:***@h:5432/db"

@@ -13,8 +13,9 @@ import pytest
 import trustme
 
 from tracker import mail
-from tracker.db import Database
 from tracker.errors import UsageError
+from tracker.outputs.html import render_html
+from tracker.store import Database
 
 try:
     from .smtp_sink import SmtpSink, free_port, silent_server
@@ -334,7 +335,7 @@ def test_the_environment_wins_over_the_config_file(tmp_path: Path) -> None:
         '[smtp]\nhost = "file.example"\nfrom = "f@example.org"\nto = "t@example.org"\n'
     )
     settings = mail.load_settings(
-        env={"TRACKER_CONFIG": str(config), "TRACKER_SMTP_HOST": "env.example"}
+        {"TRACKER_CONFIG": str(config), "TRACKER_SMTP_HOST": "env.example"}
     )
     assert (settings.host, settings.port, settings.security) == ("env.example", 587, "starttls")
     assert [a.addr for a in settings.recipients] == ["t@example.org"]
@@ -342,7 +343,7 @@ def test_the_environment_wins_over_the_config_file(tmp_path: Path) -> None:
 
 def test_the_password_never_shows(tmp_path: Path) -> None:
     settings = mail.load_settings(
-        env={
+        {
             "TRACKER_SMTP_HOST": "smtp.example.org",
             "TRACKER_SMTP_USER": "u",
             "TRACKER_SMTP_PASSWORD": PASSWORD,
@@ -356,7 +357,7 @@ def test_the_password_never_shows(tmp_path: Path) -> None:
 
 def test_a_plaintext_login_to_a_remote_server_is_refused() -> None:
     settings = mail.load_settings(
-        env={
+        {
             "TRACKER_SMTP_HOST": "smtp.example.org",
             "TRACKER_SMTP_SECURITY": "none",
             "TRACKER_SMTP_USER": "u",
@@ -388,7 +389,7 @@ def test_bad_addresses(raw: str) -> None:
 
 
 def test_html_keeps_no_raw_html_and_styles_every_cell() -> None:
-    html = mail.render_html(
+    html = render_html(
         "# T\n\n| a | b |\n| --- | --- |\n| <b>x</b> | &lt;i> |\n\n<script>x</script>\n", "T <s>"
     )
     assert "<script>" not in html and "<b>" not in html

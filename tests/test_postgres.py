@@ -7,18 +7,24 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
-from tracker import store
+from tracker import register
 from tracker.errors import EnvironmentProblem
-from tracker.store import open_store
+from tracker.settings import Settings
+from tracker.store import Database, writes
 
 from .conftest import query, run_cli
 
 TODAY = date(2026, 11, 26)
+NOW = datetime(2026, 11, 26, 12)
+
+
+def open_store(db: str) -> Database:
+    return register.open_store(Settings.from_env().with_db(db))
 
 
 def add_pending(db: str, url: str) -> int:
@@ -44,8 +50,8 @@ def test_two_reviewers_at_once_lose_nothing(pg_url: str) -> None:
 
     def first() -> None:
         try:
-            with database.write() as session:
-                store.review(session, ev_id, "confirmed", milestone=3, by="ana", today=TODAY)
+            with database.write() as conn:
+                writes.review(conn, ev_id, "confirmed", milestone=3, by="ana", today=TODAY, now=NOW)
                 first_wrote.set()
                 second_started.wait(5)
                 # Hold the row lock while the second reviewer reads the old state and blocks.
@@ -59,17 +65,19 @@ def test_two_reviewers_at_once_lose_nothing(pg_url: str) -> None:
     second_started.set()
     with (
         pytest.raises(EnvironmentProblem, match="changed by someone else meanwhile"),
-        database.write() as session,
+        database.write() as conn,
     ):
-        store.review(session, ev_id, "rejected", reason="dup", by="bahram", today=TODAY)
+        writes.review(conn, ev_id, "rejected", reason="dup", by="bahram", today=TODAY, now=NOW)
     thread.join(10)
     assert not errors
     assert query(
         pg_url, "SELECT review, reviewed_by, revision FROM evidence WHERE id = :i", {"i": ev_id}
     ) == [("confirmed", "ana", 1)]
     # told what happened, the second reviewer looks again and acts: both actions are kept
-    with database.write() as session:
-        outcome = store.review(session, ev_id, "rejected", reason="dup", by="bahram", today=TODAY)
+    with database.write() as conn:
+        outcome = writes.review(
+            conn, ev_id, "rejected", reason="dup", by="bahram", today=TODAY, now=NOW
+        )
     assert outcome.note == f"evidence #{ev_id} had already been confirmed by ana"
     assert query(pg_url, "SELECT actor, previous, decision FROM review_event ORDER BY id") == [
         ("ana", "pending", "confirmed"),
@@ -86,15 +94,16 @@ def test_two_overrides_at_once_are_both_in_the_history(pg_url: str) -> None:
     def act(status: str, who: str) -> None:
         barrier.wait(5)
         try:
-            with database.write() as session:
+            with database.write() as conn:
                 results.append(
-                    store.set_status(
-                        session,
+                    writes.set_status(
+                        conn,
                         "tourist-tours",
                         status,
                         reason=f"{who} says so",
                         by=who,
                         today=TODAY,
+                        now=NOW,
                     )
                 )
         except EnvironmentProblem as exc:
@@ -214,7 +223,7 @@ def test_password_in_url_is_never_printed(pg_url: str) -> None:
 
 
 def test_refresh_lock_is_an_advisory_lock_across_connections(pg_url: str) -> None:
-    from tracker.locks import Busy, refresh_lock
+    from tracker.store.locks import Busy, refresh_lock
 
     a = open_store(pg_url)
     b = open_store(pg_url)

@@ -298,15 +298,16 @@ def test_builtin_sources_parse_and_opensky_is_disabled_without_credentials(cli, 
 def test_second_refresh_steps_aside_while_one_runs(
     env, httpserver: HTTPServer, tmp_path: Path, db: str
 ) -> None:  # type: ignore[no-untyped-def]
-    from tracker.locks import refresh_lock
-    from tracker.store import open_store
+    from tracker.register import open_store
+    from tracker.settings import Settings
+    from tracker.store.locks import refresh_lock
 
     httpserver.expect_request("/feed").respond_with_data(
         rss([OTHER]), content_type="application/rss+xml"
     )
     src = sources_file(tmp_path, feed_source("local", httpserver.url_for("/feed")))
-    database = open_store(db)
-    with refresh_lock(database):
+    database = open_store(Settings.from_env().with_db(db))
+    with refresh_lock(database, wait=10):
         r = run_cli("refresh", "--sources", str(src), env=env)
         status = run_cli("status", env=env)
     assert r.code == 1

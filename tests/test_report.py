@@ -13,21 +13,19 @@ import pytest
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from tracker import models
-from tracker.db import Database, open_database
-from tracker.report import (
-    IsoWeek,
-    WeeklyReport,
-    build,
-    configured_sources,
-    db_time,
-    md_link,
-    md_text,
-    produce,
-    safe_url,
-    write_report,
-)
+from tracker.outputs.escape import markdown as md_text
+from tracker.outputs.escape import md_link, safe_url
+from tracker.outputs.files import write_unless_same
+from tracker.outputs.weekly import GENERATED_PREFIX, WeeklyReport
+from tracker.reporting import build, configured_sources, produce
+from tracker.store import Conn, Database, open_database
 from tracker.text import one_line, visible
+from tracker.weeks import IsoWeek
+
+try:
+    from .rows import insert
+except ImportError:  # tests/ collected as top-level modules (no __init__.py)
+    from rows import insert  # type: ignore[no-redef]
 
 TODAY = date(2026, 11, 26)  # a Thursday; the last complete week is 2026-W47
 W47 = IsoWeek(2026, 47)  # Monday 2026-11-16 – Sunday 2026-11-22
@@ -36,28 +34,28 @@ CONFIGURED = ["irna-en", "apa", "trend"]
 
 
 def at(*args: int) -> datetime:
-    """A naive-UTC datetime in the form the models' datetime columns accept."""
-    return db_time(models.Evidence.__table__.c.created_at, datetime(*args))  # type: ignore[attr-defined]
+    """A naive-UTC datetime (the store converts it for each backend)."""
+    return datetime(*args)
 
 
 def add_commitment(
-    session: Any, agreement_id: int, slug: str, announced: date, milestones: list[str]
+    conn: Conn, agreement_id: int, slug: str, announced: date, milestones: list[str]
 ) -> int:
-    c = models.Commitment(
+    cid = insert(
+        conn,
+        "commitment",
         slug=slug,
         agreement_id=agreement_id,
         position=0,
         title=slug.replace("-", " ").capitalize(),
         announced_on=announced,
     )
-    session.add(c)
-    session.flush()
     for i, title in enumerate(milestones, start=1):
-        session.add(models.Milestone(commitment_id=c.id, position=i, title=title))
-    return int(c.id)  # type: ignore[arg-type]
+        insert(conn, "milestone", commitment_id=cid, position=i, title=title)
+    return cid
 
 
-def add_evidence(session: Any, commitment_id: int, key: str, **values: Any) -> int:
+def add_evidence(conn: Conn, commitment_id: int, key: str, **values: Any) -> int:
     defaults: dict[str, Any] = {
         "url": f"https://news.example.org/{key}",
         "title": f"Story {key}",
@@ -67,47 +65,48 @@ def add_evidence(session: Any, commitment_id: int, key: str, **values: Any) -> i
         "review": "pending",
     }
     defaults.update(values)
-    row = models.Evidence(
-        commitment_id=commitment_id, canonical_url=f"https://news.example.org/{key}", **defaults
-    )
-    session.add(row)
-    session.flush()
-    return int(row.id)  # type: ignore[arg-type]
-
-
-def history(session: Any, commitment_id: int, when: datetime, old: str | None, new: str) -> None:
-    session.add(
-        models.StatusHistory(
-            commitment_id=commitment_id,
-            at=when,
-            old_status=old,
-            new_status=new,
-            kind="computed",
-            actor="refresh" if old else "catalog",
-            reason=f"test: {new}",
-        )
+    return insert(
+        conn,
+        "evidence",
+        commitment_id=commitment_id,
+        canonical_url=f"https://news.example.org/{key}",
+        **defaults,
     )
 
 
-def seed_world(session: Any) -> None:
+def history(conn: Conn, commitment_id: int, when: datetime, old: str | None, new: str) -> None:
+    insert(
+        conn,
+        "status_history",
+        commitment_id=commitment_id,
+        at=when,
+        old_status=old,
+        new_status=new,
+        kind="computed",
+        actor="refresh" if old else "catalog",
+        reason=f"test: {new}",
+    )
+
+
+def seed_world(conn: Conn) -> None:
     """Four commitments that exercise every section of the W47 report (see each comment)."""
-    a = models.Agreement(
+    aid = insert(
+        conn,
+        "agreement",
         slug="iran-azerbaijan-2022",
         title="Iran–Azerbaijan transport memorandum",
         outlet="IRNA",
         published_on=date(2022, 2, 19),
     )
-    session.add(a)
-    session.flush()
     announced = date(2022, 2, 19)
     # Moved announced → in_progress during W47, recorded in history.
     crossing = add_commitment(
-        session, a.id, "khodaafarin-crossing", announced, ["site agreed", "works", "opened"]
+        conn, aid, "khodaafarin-crossing", announced, ["site agreed", "works", "opened"]
     )
-    history(session, crossing, at(2026, 1, 5), None, "announced")
-    history(session, crossing, at(2026, 11, 18, 12), "announced", "in_progress")
+    history(conn, crossing, at(2026, 1, 5), None, "announced")
+    history(conn, crossing, at(2026, 11, 18, 12), "announced", "in_progress")
     first = add_evidence(
-        session,
+        conn,
         crossing,
         "site",
         title="Site agreed for the Khodaafarin bridge",
@@ -117,17 +116,17 @@ def seed_world(session: Any) -> None:
         published_at=at(2026, 11, 17, 9),
         created_at=at(2026, 11, 18, 11),
     )
-    session.add(
-        models.Mention(
-            evidence_id=first,
-            url="https://apa.example.az/site",
-            canonical_url="https://apa.example.az/site",
-            source="apa",
-            country="AZ",
-        )
+    insert(
+        conn,
+        "mention",
+        evidence_id=first,
+        url="https://apa.example.az/site",
+        canonical_url="https://apa.example.az/site",
+        source="apa",
+        country="AZ",
     )
     add_evidence(
-        session,
+        conn,
         crossing,
         "pending",
         title="Azerbaijani side inspects the crossing",
@@ -137,7 +136,7 @@ def seed_world(session: Any) -> None:
         created_at=at(2026, 11, 20, 9),
     )
     add_evidence(  # rejected: never counted
-        session,
+        conn,
         crossing,
         "rejected",
         review="rejected",
@@ -145,7 +144,7 @@ def seed_world(session: Any) -> None:
         created_at=at(2026, 11, 19),
     )
     add_evidence(  # recorded in W48: not part of W47
-        session,
+        conn,
         crossing,
         "next-week",
         published_at=at(2026, 11, 23, 8),
@@ -153,10 +152,10 @@ def seed_world(session: Any) -> None:
     )
     # No history at all: its status is worked out by the engine; stalled since early 2025.
     flight = add_commitment(
-        session, a.id, "tabriz-baku-flight", announced, ["route agreed", "first flight"]
+        conn, aid, "tabriz-baku-flight", announced, ["route agreed", "first flight"]
     )
     add_evidence(
-        session,
+        conn,
         flight,
         "route",
         stance="progress",
@@ -166,12 +165,12 @@ def seed_world(session: Any) -> None:
         created_at=at(2026, 1, 5),
     )
     # Young and quiet is fine: announced 25 days before the week's end.
-    swap = add_commitment(session, a.id, "gas-swap", date(2026, 11, 1), ["contract", "gas flows"])
-    history(session, swap, at(2026, 11, 2), None, "announced")
+    swap = add_commitment(conn, aid, "gas-swap", date(2026, 11, 1), ["contract", "gas flows"])
+    history(conn, swap, at(2026, 11, 2), None, "announced")
     # No history; in progress at W46's end, delivered during W47: a reconstructed change.
-    rail = add_commitment(session, a.id, "rail-link", announced, ["survey", "tracks laid"])
+    rail = add_commitment(conn, aid, "rail-link", announced, ["survey", "tracks laid"])
     add_evidence(
-        session,
+        conn,
         rail,
         "survey",
         stance="progress",
@@ -181,7 +180,7 @@ def seed_world(session: Any) -> None:
         created_at=at(2026, 10, 1, 13),
     )
     add_evidence(
-        session,
+        conn,
         rail,
         "tracks",
         title="Tracks laid on the Rasht–Astara link",
@@ -192,12 +191,12 @@ def seed_world(session: Any) -> None:
         created_at=at(2026, 11, 19, 13),
     )
     # Announced after W47: absent from that week's report.
-    add_commitment(session, a.id, "future-port", date(2026, 12, 1), ["opened"])
-    health = [
-        models.SourceHealth(
+    add_commitment(conn, aid, "future-port", date(2026, 12, 1), ["opened"])
+    for health in [
+        dict(
             name="irna-en", kind="rss", last_attempt=at(2026, 11, 22), last_success=at(2026, 11, 22)
         ),
-        models.SourceHealth(
+        dict(
             name="apa",
             kind="rss",
             last_attempt=at(2026, 11, 22),
@@ -206,23 +205,22 @@ def seed_world(session: Any) -> None:
             failing_since=at(2026, 11, 20, 3),
             last_error="HTTP 503 | <b>down</b>",
         ),
-        models.SourceHealth(
+        dict(
             name="trend",
             kind="rss",
             last_attempt=at(2026, 11, 22),
             last_success=at(2026, 11, 1),
             consecutive_failures=1,
         ),
-        models.SourceHealth(  # no longer in the sources file
+        dict(  # no longer in the sources file
             name="old-source",
             kind="rss",
             last_attempt=at(2026, 11, 22),
             consecutive_failures=9,
             failing_since=at(2026, 1, 1),
         ),
-    ]
-    session.add_all(health)
-    session.flush()
+    ]:
+        insert(conn, "source_health", **health)
 
 
 def make_world(db: str | Path) -> Database:
@@ -240,8 +238,8 @@ def world(db: str) -> Iterator[Database]:
 
 def weekly(db: Database, week: IsoWeek = W47, **kwargs: Any) -> WeeklyReport:
     kwargs.setdefault("sources", CONFIGURED)
-    with db.read() as session:
-        return build(session, week, today=TODAY, generated_at=GENERATED, **kwargs)
+    with db.read() as conn:
+        return build(conn, week, today=TODAY, generated_at=GENERATED, **kwargs)
 
 
 # ---------------------------------------------------------------- Markdown helpers
@@ -456,11 +454,11 @@ def test_week_parsing_accepts_iso_forms() -> None:
 
 
 def test_pending_list_is_capped_at_the_newest(db: str) -> None:
-    def seed(session: Any) -> None:
-        seed_world(session)
+    def seed(conn: Any) -> None:
+        seed_world(conn)
         for i in range(70):
             add_evidence(
-                session,
+                conn,
                 1,
                 f"bulk-{i:03d}",
                 published_at=at(2026, 11, 1, i // 60, i % 60),
@@ -499,10 +497,10 @@ NASTY = [
 
 @pytest.mark.parametrize("title", NASTY)
 def test_web_text_cannot_break_the_report(db: str, title: str) -> None:
-    def seed(session: Any) -> None:
-        seed_world(session)
+    def seed(conn: Any) -> None:
+        seed_world(conn)
         add_evidence(
-            session,
+            conn,
             1,
             "nasty",
             title=title,
@@ -511,11 +509,9 @@ def test_web_text_cannot_break_the_report(db: str, title: str) -> None:
             published_at=at(2026, 11, 21),
             created_at=at(2026, 11, 21),
         )
-        c = session.get(models.Commitment, 1)
-        c.title = title  # catalog text goes through the same escaping
-        a = session.get(models.Agreement, 1)
-        a.title = title
-        session.add_all([c, a])
+        # Catalog text goes through the same escaping.
+        conn.run("UPDATE commitment SET title = :t WHERE id = 1", {"t": title})
+        conn.run("UPDATE agreement SET title = :t WHERE id = 1", {"t": title})
 
     tokens = parse(weekly(open_database(db, seed=seed)).markdown())
     types = all_types(tokens)
@@ -605,9 +601,9 @@ def test_same_database_and_week_give_the_same_file(world: Database, tmp_path: Pa
 def test_a_changed_report_replaces_the_file_atomically(world: Database, tmp_path: Path) -> None:
     out = tmp_path / "reports"
     first = produce(world, week=W47, out_dir=out, today=TODAY, now=GENERATED, sources=None)
-    with world.write() as session:
+    with world.write() as conn:
         add_evidence(
-            session, 2, "late-find", published_at=at(2026, 11, 21), created_at=at(2026, 11, 21)
+            conn, 2, "late-find", published_at=at(2026, 11, 21), created_at=at(2026, 11, 21)
         )
     second = produce(world, week=W47, out_dir=out, today=TODAY, now=GENERATED, sources=None)
     assert not second.written.reused
@@ -622,7 +618,7 @@ def test_unwritable_directory_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(UsageError, match="cannot write"):
-        write_report("# x\n", blocker / "reports", "2026-W47.md")
+        write_unless_same(blocker / "reports" / "2026-W47.md", "# x\n", GENERATED_PREFIX)
 
 
 # ---------------------------------------------------------------- the command

@@ -310,11 +310,14 @@ class Daemon:
 def test_daemon_refreshes_steps_aside_survives_errors_and_stops_on_sigterm(
     db_path: Path, tmp_path: Path, feed: str
 ) -> None:
-    from tracker.locks import refresh_lock
-    from tracker.store import open_store
+    from tracker.register import open_store
+    from tracker.settings import Settings
+    from tracker.store.locks import refresh_lock
 
     sources = write_sources(tmp_path / "sources.toml", feed)
-    database = open_store(str(db_path))  # create and seed it before the daemon starts
+    database = open_store(
+        Settings.from_env().with_db(str(db_path))
+    )  # create and seed it before the daemon starts
     args = ["--db", str(db_path), "daemon", "--sources", str(sources), "--refresh-every", "1s"]
     daemon: Daemon | None = None
     try:
@@ -376,22 +379,24 @@ def test_report_job_writes_mails_and_says_so_in_one_line(
     db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tracker.schedule import DaemonConfig, report_job
+    from tracker.settings import Settings
 
     monkeypatch.setenv("TRACKER_TODAY", "2026-11-26")
     db = make_world(db_path)
     lines: list[str] = []
-    config = DaemonConfig(
-        sources=None,
-        every=timedelta(hours=1),
-        report_cron="30 6 * * 1",
-        email=True,
-        notify=False,
-        out_dir=tmp_path / "reports",
-    )
     try:
         down = SmtpSink(workdir=tmp_path)
         for key, value in down.env().items():
             monkeypatch.setenv(key, value)
+        config = DaemonConfig(
+            settings=Settings.from_env(),
+            sources=None,
+            every=timedelta(hours=1),
+            report_cron="30 6 * * 1",
+            email=True,
+            notify=False,
+            out_dir=tmp_path / "reports",
+        )
         assert report_job(db, config, lines.append) is False  # the daemon retries later
         assert lines[-1] == (
             f"report: wrote {tmp_path / 'reports' / '2026-W47.md'}; mail not sent: cannot "

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 from tracker.errors import TrackerError
 
 if TYPE_CHECKING:
-    from tracker.db import Database
     from tracker.refresh import RefreshReport
+    from tracker.settings import Settings
+    from tracker.store import Database
 
 ALERT_WINDOW = timedelta(days=3)
 ALERT_RECIPIENTS = "TRACKER_ALERT_TO"  # falls back to TRACKER_MAIL_TO
@@ -43,91 +44,66 @@ def _stamp(value: datetime) -> str:
 
 def collect_events(db: Database, report: RefreshReport, now: datetime) -> list[Event]:
     """Events this refresh (or a recent one whose mail failed) produced, not yet sent."""
-    import sqlalchemy as sa
-
-    from tracker import models
-    from tracker.mail import sent_keys
+    from tracker.outputs.escape import terminal
     from tracker.refresh import FAILURE_THRESHOLD
-    from tracker.report import db_time, naive_utc
-    from tracker.text import for_terminal
+    from tracker.store import reads
 
-    history = models.StatusHistory.__table__  # type: ignore[attr-defined]
-    commitment = models.Commitment.__table__  # type: ignore[attr-defined]
-    health_table = models.SourceHealth.__table__  # type: ignore[attr-defined]
     events: list[Event] = []
-    with db.read() as session:
-        conn = session.connection()
-        rows = conn.execute(
-            sa.select(
-                history.c.id,
-                history.c.at,
-                history.c.old_status,
-                history.c.new_status,
-                history.c.reason,
-                commitment.c.slug,
-                commitment.c.title,
-            )
-            .select_from(history.join(commitment, commitment.c.id == history.c.commitment_id))
-            .where(
-                history.c.kind == "computed",
-                history.c.actor == "refresh",
-                history.c.at >= db_time(history.c.at, now - ALERT_WINDOW),
-            )
-            .order_by(history.c.at, history.c.id)
+    with db.read() as conn:
+        recent = reads.history_between(
+            conn, now - ALERT_WINDOW, now + ALERT_WINDOW, kind="computed", actor="refresh"
         )
-        for hid, at, old, new, reason, slug, title in rows:
+        health = reads.health(conn, [r.source.name for r in report.results])
+        for h, slug, title in recent:
+            old, new = h.old_status, h.new_status
             if old == new:
                 continue
-            when = naive_utc(at)
             events.append(
                 Event(
-                    key=f"status:{slug}:{hid}",
+                    key=f"status:{slug}:{h.id}",
                     kind="status",
                     title=f"{slug}: {old or '—'} → {new}",
                     body=(
-                        f"{slug} ({for_terminal(title)}): {old or '—'} → {new} "
-                        f"on {when:%Y-%m-%d %H:%M} UTC\n  why: {for_terminal(reason or '')}"
+                        f"{slug} ({terminal(title)}): {old or '—'} → {new} "
+                        f"on {h.at:%Y-%m-%d %H:%M} UTC\n  why: {terminal(h.reason)}"
                     ),
                 )
             )
-        names = [r.source.name for r in report.results]
-        health = {
-            h.name: h
-            for h in conn.execute(
-                sa.select(health_table).where(health_table.c.name.in_(names or [""]))
-            )
-        }
-    for result in report.results:
-        h = health.get(result.source.name)
-        if h is None:
-            continue
-        name = result.source.name
-        if h.consecutive_failures >= FAILURE_THRESHOLD:
-            since = naive_utc(h.failing_since) if h.failing_since else None
-            error = for_terminal(h.last_error or "")
-            events.append(
-                Event(
-                    key=f"source-failing:{name}:{_stamp(since) if since else 'unknown'}",
-                    kind="source-failing",
-                    title=f"source {name} failing",
-                    body=(
-                        f"source {name} ({h.kind}) has failed {h.consecutive_failures} times in a row"
-                        + (f" since {since:%Y-%m-%d %H:%M} UTC" if since else "")
-                        + (f"\n  last error: {error}" if error else "")
-                    ),
+        for result in report.results:
+            s = health.get(result.source.name)
+            if s is None:
+                continue
+            name = result.source.name
+            if s.consecutive_failures >= FAILURE_THRESHOLD:
+                since = s.failing_since
+                error = terminal(s.last_error)
+                events.append(
+                    Event(
+                        key=f"source-failing:{name}:{_stamp(since) if since else 'unknown'}",
+                        kind="source-failing",
+                        title=f"source {name} failing",
+                        body=(
+                            f"source {name} ({s.kind}) has failed {s.consecutive_failures} "
+                            "times in a row"
+                            + (f" since {since:%Y-%m-%d %H:%M} UTC" if since else "")
+                            + (f"\n  last error: {error}" if error else "")
+                        ),
+                    )
                 )
-            )
-        elif result.recovered and h.last_success is not None:
-            ok = naive_utc(h.last_success)
-            events.append(
-                Event(
-                    key=f"source-recovered:{name}:{_stamp(ok)}",
-                    kind="source-recovered",
-                    title=f"source {name} works again",
-                    body=f"source {name} ({h.kind}) works again (success at {ok:%Y-%m-%d %H:%M} UTC)",
+            elif result.recovered and s.last_success is not None:
+                ok = s.last_success
+                events.append(
+                    Event(
+                        key=f"source-recovered:{name}:{_stamp(ok)}",
+                        kind="source-recovered",
+                        title=f"source {name} works again",
+                        body=(
+                            f"source {name} ({s.kind}) works again "
+                            f"(success at {ok:%Y-%m-%d %H:%M} UTC)"
+                        ),
+                    )
                 )
-            )
-    done = sent_keys(db, [e.key for e in events])
+        done = reads.sent_keys(conn, [e.key for e in events])
     return [e for e in events if e.key not in done]
 
 
@@ -160,7 +136,7 @@ def compose(events: list[Event]) -> tuple[str, str]:
 
 
 def send_refresh_alerts(
-    db: Database, report: RefreshReport, now: datetime | None = None
+    db: Database, settings: Settings, report: RefreshReport, now: datetime | None = None
 ) -> list[str]:
     """Mail the refresh's new events in one message; returns lines for the person running it."""
     from tracker.dates import utcnow
@@ -172,14 +148,14 @@ def send_refresh_alerts(
             return []
         from tracker import mail
 
-        settings = mail.load_settings(recipients_variable=ALERT_RECIPIENTS)
+        smtp = mail.load_settings(settings.env, recipients_variable=ALERT_RECIPIENTS)
         subject, body = compose(events)
-        mail.send(settings, mail.text_message(settings, subject, body))
+        mail.send(smtp, mail.text_message(smtp, subject, body))
     except TrackerError as exc:
         return [f"alerts not sent: {exc}"]
     except Exception as exc:  # an alert must never break the refresh that triggered it
         return [f"alerts not sent: unexpected {type(exc).__name__}: {exc}"]
-    to = ", ".join(a.addr for a in settings.recipients)
+    to = ", ".join(a.addr for a in smtp.recipients)
     line = f"alert sent to {to}: {_counted(events)}"
     try:
         mail.record_sent(db, [e.key for e in events], subject)

@@ -1,8 +1,8 @@
 """The catalog: agreements → commitments → milestones, match rules, queries, curated evidence.
 
-Read from TOML (see README "Catalog format"), validated into plain records, then upserted: loading
-the same file twice changes nothing, loading a new version updates texts and rules, and evidence is
-never deleted.
+Read from TOML (see README "Catalog format") and validated into plain records; nothing here touches
+the database (`tracker.store.writes.load_catalog` upserts the records: loading the same file twice
+changes nothing, a new version updates texts and rules, and evidence is never deleted).
 """
 
 from __future__ import annotations
@@ -10,19 +10,16 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, select
-
-from tracker import models
 from tracker.errors import UsageError
 from tracker.urls import canonical_url, check_url
+from tracker.vocab import STANCES
 
 BUILTIN = "catalog.toml"
-LANGUAGES = ("fa", "az", "en", "ru")
 
 
 @dataclass(frozen=True)
@@ -65,14 +62,6 @@ class AgreementSpec:
     text: str
     summary: str
     commitments: list[CommitmentSpec]
-
-
-@dataclass(frozen=True)
-class LoadResult:
-    agreements: int
-    commitments_added: int
-    commitments_updated: int
-    evidence_added: int
 
 
 class _Reader:
@@ -254,8 +243,8 @@ def _curated(parent: _Reader, index: int, table: Mapping[str, Any], total: int) 
     except ValueError as exc:
         raise r.fail(f"field 'url': {exc}") from exc
     stance = r.get("stance", str, required=False, default="neutral")
-    if stance not in models.STANCES:
-        raise r.fail(f"'stance' must be one of {', '.join(models.STANCES)}, got {stance!r}")
+    if stance not in STANCES:
+        raise r.fail(f"'stance' must be one of {', '.join(STANCES)}, got {stance!r}")
     milestone = r.get("milestone", int, required=False)
     if milestone is not None and not 1 <= milestone <= total:
         raise r.fail(f"'milestone' must be between 1 and {total}, got {milestone}")
@@ -271,121 +260,3 @@ def _curated(parent: _Reader, index: int, table: Mapping[str, Any], total: int) 
         note=r.get("note", str, required=False, default=""),
         cancels=cancels,
     )
-
-
-def load_into(session: Session, agreements: list[AgreementSpec]) -> LoadResult:
-    """Upsert agreements, commitments, milestones and curated evidence. Deletes nothing."""
-    from tracker.matching import normalize_title_key
-
-    added = updated = ev_added = 0
-    now = datetime.now(UTC).replace(tzinfo=None)
-    existing_agreements = {a.slug: a for a in session.exec(select(models.Agreement))}
-    existing_commitments = {c.slug: c for c in session.exec(select(models.Commitment))}
-    for spec in agreements:
-        agreement = existing_agreements.get(spec.slug) or models.Agreement(slug=spec.slug, title="")
-        agreement.title, agreement.outlet, agreement.url = spec.title, spec.outlet, spec.url
-        agreement.published_on, agreement.language = spec.published_on, spec.language
-        agreement.text, agreement.summary = spec.text, spec.summary
-        session.add(agreement)
-        session.flush()
-        for position, cs in enumerate(spec.commitments, start=1):
-            commitment = existing_commitments.get(cs.slug)
-            if commitment is None:
-                commitment = models.Commitment(
-                    slug=cs.slug, agreement_id=agreement.id, title="", announced_on=cs.announced_on
-                )
-                added += 1
-            else:
-                updated += 1
-            commitment.agreement_id = agreement.id  # type: ignore[assignment]
-            commitment.position = position
-            commitment.title, commitment.description, commitment.quote = (
-                cs.title,
-                cs.description,
-                cs.quote,
-            )
-            commitment.parties, commitment.announced_on = cs.parties, cs.announced_on
-            commitment.deadline, commitment.stall_days = cs.deadline, cs.stall_days
-            commitment.rules, commitment.queries = cs.rules, cs.queries
-            session.add(commitment)
-            session.flush()
-            _sync_milestones(session, commitment.id, cs.milestones)  # type: ignore[arg-type]
-            ev_added += _sync_curated(session, commitment.id, cs.evidence, now, normalize_title_key)  # type: ignore[arg-type]
-    return LoadResult(len(agreements), added, updated, ev_added)
-
-
-def _sync_milestones(session: Session, commitment_id: int, titles: list[str]) -> None:
-    rows = {
-        m.position: m
-        for m in session.exec(
-            select(models.Milestone).where(models.Milestone.commitment_id == commitment_id)
-        )
-    }
-    for position, title in enumerate(titles, start=1):
-        row = rows.pop(position, None) or models.Milestone(
-            commitment_id=commitment_id, position=position, title=title
-        )
-        row.title = title
-        session.add(row)
-    # Milestones that a new catalog version dropped go; evidence pointing at them is kept and
-    # simply no longer counts (the status engine ignores out-of-range milestones).
-    for row in rows.values():
-        session.delete(row)
-
-
-def _sync_curated(
-    session: Session,
-    commitment_id: int,
-    items: list[CuratedEvidence],
-    now: datetime,
-    title_key: Any,
-) -> int:
-    rows = {
-        e.canonical_url: e
-        for e in session.exec(
-            select(models.Evidence).where(
-                models.Evidence.commitment_id == commitment_id, models.Evidence.source == "curated"
-            )
-        )
-    }
-    added = 0
-    others: set[str] | None = None
-    for item in items:
-        key = canonical_url(item.url)
-        row = rows.get(key)
-        if row is None:
-            if others is None:  # fetched once, and only when a new curated item needs checking
-                others = set(
-                    session.exec(
-                        select(models.Evidence.canonical_url).where(
-                            models.Evidence.commitment_id == commitment_id,
-                            models.Evidence.source != "curated",
-                        )
-                    )
-                )
-            if key in others:
-                continue  # a person or a scraper already holds this URL: theirs wins
-            row = models.Evidence(
-                commitment_id=commitment_id,
-                url=item.url,
-                canonical_url=key,
-                title=item.title,
-                published_at=datetime.combine(item.on, time(12)),
-                source="curated",
-                review="confirmed",
-                reviewed_by="curated",
-                reviewed_at=now,
-                created_at=now,
-            )
-            added += 1
-        row.title, row.title_key = item.title, title_key(item.title)
-        row.url, row.publisher, row.language = item.url, item.outlet or None, item.language
-        row.published_at = datetime.combine(item.on, time(12))
-        row.stance, row.milestone, row.note, row.cancels = (
-            item.stance,
-            item.milestone,
-            item.note or None,
-            item.cancels,
-        )
-        session.add(row)
-    return added

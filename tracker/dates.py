@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime
 
 from tracker.errors import UsageError
@@ -13,14 +12,6 @@ def parse_date(value: str, what: str = "date") -> date:
         return date.fromisoformat(value.strip())
     except ValueError as exc:
         raise UsageError(f"{what} must be YYYY-MM-DD, got {value!r}") from exc
-
-
-def today() -> date:
-    """Today in UTC; TRACKER_TODAY replays another day (tests, re-running an old report)."""
-    raw = os.environ.get("TRACKER_TODAY")
-    if raw:
-        return parse_date(raw, "TRACKER_TODAY")
-    return datetime.now(UTC).date()
 
 
 def utcnow() -> datetime:

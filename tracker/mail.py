@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
 import smtplib
 import socket
@@ -27,8 +26,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from tracker.errors import EnvironmentProblem, UsageError
 
 if TYPE_CHECKING:
-    from tracker.db import Database
-    from tracker.report import Produced
+    from tracker.reporting import Produced
+    from tracker.store import Database
 
 SECURITY = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
@@ -135,15 +134,15 @@ def _config_file(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def load_settings(
+    env: Mapping[str, str],
     *,
     to: Sequence[str] | None = None,
     need_host: bool = True,
-    env: Mapping[str, str] | None = None,
     recipients_variable: str = "TRACKER_MAIL_TO",
 ) -> MailSettings:
-    """Mail settings from the environment, then $TRACKER_CONFIG's [smtp] table; `to` overrides
-    the recipients. A missing or bad setting is a UsageError naming the variable."""
-    env = os.environ if env is None else env
+    """Mail settings from the environment snapshot (`Settings.env`), then $TRACKER_CONFIG's
+    [smtp] table; `to` overrides the recipients. A missing or bad setting is a UsageError naming
+    the variable."""
     config = _config_file(env)
 
     def get(setting: str) -> str | None:
@@ -226,57 +225,6 @@ def load_settings(
 
 # ---------------------------------------------------------------- messages
 
-_STYLES = {
-    "table_open": "border-collapse:collapse;border:1px solid #999999;margin:8px 0;font-size:13px",
-    "th_open": "border:1px solid #999999;padding:4px 8px;text-align:left;background-color:#eeeeee",
-    "td_open": "border:1px solid #999999;padding:4px 8px;vertical-align:top",
-    "heading_open": "font-family:Arial,Helvetica,sans-serif;color:#222222",
-    "code_inline": "font-family:Menlo,Consolas,monospace;background-color:#f3f3f3;padding:0 2px",
-    "link_open": "color:#1a5fb4",
-    "hr": "border:0;border-top:1px solid #cccccc",
-}
-_BODY_STYLE = "font-family:Arial,Helvetica,sans-serif;font-size:14px;line-height:1.45;color:#222222"
-
-
-# Persian and Azerbaijani titles sit beside English ones: let each block pick its direction.
-_AUTO_DIRECTION = {"paragraph_open", "list_item_open", "heading_open", "td_open", "th_open"}
-
-
-def _style(token: Any) -> None:
-    if token.type in _AUTO_DIRECTION:
-        token.attrSet("dir", "auto")
-    style = _STYLES.get(token.type)
-    if style is None:
-        return
-    # Keep the column alignment markdown-it puts on cells.
-    existing = token.attrGet("style")
-    token.attrSet("style", f"{existing};{style}" if existing else style)
-    if token.type == "table_open":
-        # Old attributes too: some clients (Outlook) honour these and not CSS borders.
-        token.attrSet("border", "1")
-        token.attrSet("cellpadding", "4")
-        token.attrSet("cellspacing", "0")
-
-
-def render_html(markdown_text: str, title: str) -> str:
-    """The report as an HTML document with inline styles (mail clients drop <style> blocks)."""
-    from html import escape
-
-    from markdown_it import MarkdownIt
-
-    md = MarkdownIt("commonmark", {"html": False}).enable("table")
-    tokens = md.parse(markdown_text)
-    for token in tokens:
-        _style(token)
-        for child in token.children or ():
-            _style(child)
-    body = md.renderer.render(tokens, md.options, {})
-    return (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title></head>\n"
-        f'<body style="{_BODY_STYLE}">\n{body}</body></html>\n'
-    )
-
 
 def _headers(message: EmailMessage, settings: MailSettings, subject: str) -> None:
     assert settings.sender is not None
@@ -296,6 +244,8 @@ def report_message(
     message = EmailMessage()
     _headers(message, settings, subject)
     message.set_content(markdown_text, subtype="plain", charset="utf-8")
+    from tracker.outputs.html import render_html
+
     message.add_alternative(render_html(markdown_text, subject), subtype="html", charset="utf-8")
     message.add_attachment(attachment, maintype="text", subtype="markdown", filename=filename)
     return message
@@ -338,10 +288,14 @@ def _tls_context(settings: MailSettings) -> ssl.SSLContext:
         raise UsageError(f"TRACKER_SMTP_CA_FILE: {settings.ca_file}: cannot load: {exc}") from None
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
 def _describe(exc: BaseException, settings: MailSettings) -> str:
     where = f"SMTP server {settings.where}"
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        detail = exc.smtp_error.decode("utf-8", "replace") if exc.smtp_error else ""
+        detail = _text(exc.smtp_error) if exc.smtp_error else ""
         text = f"{where} refused the login for user '{settings.user}': {exc.smtp_code} {detail}"
     elif isinstance(exc, smtplib.SMTPNotSupportedError):
         text = f"{where}: {exc}"
@@ -352,9 +306,9 @@ def _describe(exc: BaseException, settings: MailSettings) -> str:
         )
         text = f"{where} refused every recipient: {refused}"
     elif isinstance(exc, smtplib.SMTPSenderRefused):
-        text = f"{where} refused the sender {exc.sender}: {exc.smtp_code} {exc.smtp_error.decode('utf-8', 'replace')}"
+        text = f"{where} refused the sender {exc.sender}: {exc.smtp_code} {_text(exc.smtp_error)}"
     elif isinstance(exc, smtplib.SMTPResponseException):
-        text = f"{where} answered {exc.smtp_code} {exc.smtp_error.decode('utf-8', 'replace')}"
+        text = f"{where} answered {exc.smtp_code} {_text(exc.smtp_error)}"
     elif isinstance(exc, smtplib.SMTPServerDisconnected) and "timed out" in str(exc):
         # smtplib reports a read timeout as a disconnection.
         text = f"{where} did not answer within {settings.timeout:g} s"
@@ -443,63 +397,27 @@ def report_key(week_label: str, recipients: Sequence[Address]) -> str:
     return f"report:{week_label}:{recipients_hash(recipients)}"
 
 
-def _now_naive() -> datetime:
-    from tracker.dates import utcnow
-
-    return utcnow()
-
-
 def already_sent(db: Database, key: str) -> datetime | None:
-    import sqlalchemy as sa
+    from tracker.store import reads
 
-    from tracker import models
-    from tracker.report import naive_utc
-
-    table = models.Notification.__table__  # type: ignore[attr-defined]
-    with db.read() as session:
-        row = (
-            session.connection()
-            .execute(sa.select(table.c.sent_at).where(table.c.key == key))
-            .first()
-        )
-    return naive_utc(row[0]) if row else None
+    with db.read() as conn:
+        return reads.sent_at(conn, key)
 
 
 def sent_keys(db: Database, keys: Sequence[str]) -> set[str]:
-    import sqlalchemy as sa
+    from tracker.store import reads
 
-    from tracker import models
-
-    table = models.Notification.__table__  # type: ignore[attr-defined]
-    found: set[str] = set()
-    with db.read() as session:
-        for i in range(0, len(keys), 400):
-            found.update(
-                k
-                for (k,) in session.connection().execute(
-                    sa.select(table.c.key).where(table.c.key.in_(list(keys[i : i + 400])))
-                )
-            )
-    return found
+    with db.read() as conn:
+        return reads.sent_keys(conn, keys)
 
 
 def record_sent(db: Database, keys: Sequence[str], detail: str) -> None:
     """Remember that these notifications went out; an existing key is updated (a --resend)."""
-    import sqlalchemy as sa
+    from tracker.dates import utcnow
+    from tracker.store import writes
 
-    from tracker import models
-    from tracker.report import db_time
-
-    table = models.Notification.__table__  # type: ignore[attr-defined]
-    now = db_time(table.c.sent_at, _now_naive())
-    with db.write() as session:
-        conn = session.connection()
-        for key in keys:
-            updated = conn.execute(
-                sa.update(table).where(table.c.key == key).values(sent_at=now, detail=detail)
-            )
-            if updated.rowcount == 0:
-                conn.execute(sa.insert(table).values(key=key, sent_at=now, detail=detail))
+    with db.write() as conn:
+        writes.record_sent(conn, keys, detail, utcnow())
 
 
 # ---------------------------------------------------------------- the weekly report by mail

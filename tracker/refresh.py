@@ -1,32 +1,33 @@
-"""`tracker refresh`: fetch due sources concurrently, then store each one's evidence in its own
-transaction, record source health and the run, and recompute statuses.
+"""`tracker refresh` in four steps: plan → collect → store → report.
 
-Fetching happens outside any database transaction, so readers and reviewers are never blocked by
-the network; only the short per-source writes take the write lock.
+- `plan` (pure, no database): which sources run now, with what queries and credentials, and why
+  the others don't;
+- `collect` (scrapers): every planned source fetched concurrently, outside any transaction, so
+  readers and reviewers are never blocked by the network;
+- `store_outcomes`: each source's evidence and health in its own short transaction; sources with
+  nothing new share one;
+- the `RefreshReport` then feeds one after-refresh policy (`tracker.followup`).
 """
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
-from datetime import date
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from sqlmodel import select
-
-from tracker import models, store
 from tracker.dates import utcnow
-from tracker.db import Database
-from tracker.errors import UsageError
-from tracker.ingest import IngestStats, health_rows, record_health, store_outcome
-from tracker.locks import refresh_lock
-from tracker.sources import SEARCH_KINDS, Source, SourcesFile
+from tracker.ingest import Found, found_evidence
+from tracker.settings import Settings
+from tracker.sources import Source, SourcesFile
+from tracker.store import Change, Database, HealthRecord, MatchSet, reads, writes
+from tracker.store.locks import refresh_lock
+from tracker.vocab import SourceState
 
 if TYPE_CHECKING:
-    from scrapers import HttpSettings, Outcome, SourceSpec
+    from scrapers import HttpSettings, KindInfo, Outcome, SourceSpec
+    from tracker.matching import Matcher
 
 FAILURE_THRESHOLD = 3  # consecutive failures before a source counts as failing (alerts, report)
 
@@ -47,7 +48,7 @@ class SourceResult:
 class RefreshReport:
     results: list[SourceResult] = field(default_factory=list)
     new_by_commitment: Counter[str] = field(default_factory=Counter)
-    changes: list[store.Change] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
     run_id: int | None = None
 
     def count(self, state: str) -> int:
@@ -58,11 +59,14 @@ class RefreshReport:
         return sum(r.items for r in self.results)
 
     @property
+    def new(self) -> int:
+        return sum(self.new_by_commitment.values())
+
+    @property
     def failed(self) -> bool:
-        return self.count("failed") > 0
+        return self.count(SourceState.FAILED) > 0
 
     def summary(self) -> str:
-        new = sum(self.new_by_commitment.values())
         parts = [
             f"{self.count('ok')} ok",
             f"{self.count('unchanged')} unchanged",
@@ -71,7 +75,7 @@ class RefreshReport:
         ]
         if self.count("skipped"):
             parts.append(f"{self.count('skipped')} not due")
-        line = f"sources: {', '.join(parts)}; {self.items} items seen; {new} new evidence"
+        line = f"sources: {', '.join(parts)}; {self.items} items seen; {self.new} new evidence"
         if self.new_by_commitment:
             line += (
                 " ("
@@ -81,47 +85,44 @@ class RefreshReport:
         return line
 
 
-def http_settings() -> HttpSettings:
-    """Production limits, each overridable by TRACKER_HTTP_<FIELD> (tests use short timeouts)."""
-    from scrapers import HttpSettings
-
-    overrides: dict[str, Any] = {}
-    for f in fields(HttpSettings):
-        raw = os.environ.get(f"TRACKER_HTTP_{f.name.upper()}")
-        if raw is None:
-            continue
-        default = getattr(HttpSettings(), f.name)
-        try:
-            overrides[f.name] = type(default)(raw) if not isinstance(default, str) else raw
-        except ValueError as exc:
-            raise UsageError(
-                f"TRACKER_HTTP_{f.name.upper()} must be a number, got {raw!r}"
-            ) from exc
-    try:
-        return HttpSettings(**overrides)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"HTTP settings: {exc}") from exc
+# ---------------------------------------------------------------- plan (pure)
 
 
-def _specs_for(source: Source, queries: dict[str, dict[str, str]]) -> SourceSpec | str:
+@dataclass
+class Plan:
+    """What a refresh will fetch, and what it already knows the outcome of."""
+
+    fetch: list[tuple[Source, SourceSpec]] = field(default_factory=list)
+    settled: list[SourceResult] = field(default_factory=list)  # disabled, not due
+
+
+def _kind(source: Source) -> KindInfo:
+    from scrapers import KINDS
+
+    return KINDS[source.kind]
+
+
+def spec_for(
+    source: Source, queries: Mapping[str, Mapping[str, str]], env: Mapping[str, str]
+) -> SourceSpec | str:
     """The scraper's view of a source, or the reason it cannot run."""
     from scrapers import SourceSpec
 
+    info = _kind(source)
     options = dict(source.options)
     spec_queries: tuple[tuple[str, str], ...] = ()
-    if source.kind in SEARCH_KINDS:
+    if info.query_key is not None:
         if source.query:
             spec_queries = (("", source.query),)
         else:
-            key = "gdelt" if source.kind == "gdelt" else source.language
+            key = source.language if info.query_key == "language" else info.query_key
             spec_queries = tuple((slug, q[key]) for slug, q in queries.items() if q.get(key))
             if not spec_queries:
                 return f"no catalog commitment has a queries.{key} entry"
     if source.commitment:
         options.setdefault("commitment", source.commitment)
-    if source.kind == "opensky":
-        options.setdefault("client_id", os.environ.get("OPENSKY_CLIENT_ID") or None)
-        options.setdefault("client_secret", os.environ.get("OPENSKY_CLIENT_SECRET") or None)
+    for option, variable in info.credentials.items():
+        options.setdefault(option, env.get(variable) or None)
     return SourceSpec(
         name=source.name,
         kind=source.kind,
@@ -133,148 +134,79 @@ def _specs_for(source: Source, queries: dict[str, dict[str, str]]) -> SourceSpec
     )
 
 
-def refresh(
-    db: Database,
-    sources: SourcesFile,
+def plan(
+    sources: Sequence[Source],
+    health: Mapping[str, HealthRecord],
+    queries: Mapping[str, Mapping[str, str]],
     *,
-    today: date,
-    only: str | None = None,
+    now: datetime,
+    env: Mapping[str, str],
+    only: bool = False,
     force: bool = False,
-    settings: HttpSettings | None = None,
-    on_start: Callable[[int], None] | None = None,
-    on_outcome: Callable[[Outcome], None] | None = None,
-    lock_wait: float | None = None,
-) -> RefreshReport:
-    from scrapers import Validators, collect
-    from tracker.matching import Matcher, rules_from_mapping
-
-    chosen = [sources.get(only)] if only else sources.sources
-    report = RefreshReport()
-    with refresh_lock(db, lock_wait):
-        started = utcnow()
-        with db.read() as session:
-            commitments = list(session.exec(select(models.Commitment)))
-            health = health_rows(session)
-        ids = {c.slug: c.id for c in commitments}
-        compiled: list[Matcher] = []
-
-        def matcher() -> Matcher:
-            """Compiled (~60 ms) once a source brings items: never when every feed says 304."""
-            if not compiled:
-                compiled.append(Matcher(rules_from_mapping(c.slug, c.rules) for c in commitments))
-            return compiled[0]
-
-        queries = {c.slug: dict(c.queries) for c in commitments}
-
-        to_fetch: list[tuple[Source, SourceSpec]] = []
-        for source in chosen:
-            h = health.get(source.name)
-            if not source.enabled and not only:
-                report.results.append(
-                    SourceResult(source, "disabled", "enabled = false in the sources file")
-                )
-                continue
-            if not force and h is not None and h.next_due is not None and h.next_due > started:
-                report.results.append(
-                    SourceResult(
-                        source, "skipped", f"not due until {h.next_due:%Y-%m-%d %H:%M} UTC"
-                    )
-                )
-                continue
-            spec = _specs_for(source, queries)
-            if isinstance(spec, str):
-                report.results.append(SourceResult(source, "disabled", spec))
-                continue
-            to_fetch.append((source, spec))
-
-        validators = {
-            s.name: Validators(
-                etag=health[s.name].etag,
-                last_modified=health[s.name].last_modified,
-                **_extra_validators(health[s.name]),
+) -> Plan:
+    """Which sources run now. `only`: the user named the source, so even a disabled one runs."""
+    result = Plan()
+    for source in sources:
+        h = health.get(source.name)
+        if not source.enabled and not only:
+            result.settled.append(
+                SourceResult(source, SourceState.DISABLED, "enabled = false in the sources file")
             )
-            for s, _ in to_fetch
-            if s.name in health
-        }
-        if on_start is not None:
-            on_start(len(to_fetch))
-        outcomes = collect(
-            [spec for _, spec in to_fetch], validators, settings or http_settings(), on_outcome
-        )
-
-        def add_result(
-            source: Source,
-            outcome: Outcome,
-            stats: IngestStats,
-            h: models.SourceHealth,
-            failures_before: int,
-        ) -> None:
-            report.results.append(
+            continue
+        if not force and h is not None and h.next_due is not None and h.next_due > now:
+            result.settled.append(
                 SourceResult(
                     source,
-                    outcome.state,
-                    outcome.reason,
-                    items=stats.items,
-                    new=sum(stats.new.values()),
-                    elapsed=outcome.elapsed,
-                    crossed_threshold=failures_before < FAILURE_THRESHOLD <= h.consecutive_failures,
-                    recovered=failures_before >= FAILURE_THRESHOLD and h.consecutive_failures == 0,
+                    SourceState.SKIPPED,
+                    f"not due until {h.next_due:%Y-%m-%d %H:%M} UTC",
                 )
             )
-            report.new_by_commitment.update(stats.new)
+            continue
+        spec = spec_for(source, queries, env)
+        if isinstance(spec, str):
+            result.settled.append(SourceResult(source, SourceState.DISABLED, spec))
+            continue
+        result.fetch.append((source, spec))
+    return result
 
-        fetched_all = list(zip((s for s, _ in to_fetch), outcomes, strict=True))
-        # Sources with nothing to store (unchanged, failed, disabled, empty) only record their
-        # health: together in one transaction, not one each (200 commits cost about 0.1 s).
-        quiet = [(s, o) for s, o in fetched_all if o.state != "ok" or not o.items]
-        if quiet:
-            now = utcnow()
-            with db.write() as session:
-                health_rows(session)  # one SELECT: record_health's session.get then finds them
-                for source, outcome in quiet:
-                    stats = IngestStats()
-                    h, failures_before = record_health(session, source, outcome, stats, now)
-                    add_result(source, outcome, stats, h, failures_before)
 
-        for source, fetched in fetched_all:
-            if fetched.state != "ok" or not fetched.items:
-                continue
-            now = utcnow()
-            outcome = fetched
-            try:
-                with db.write() as session:
-                    stats = store_outcome(session, source, outcome, matcher(), ids, now)
-                    h, failures_before = record_health(session, source, outcome, stats, now)
-            except sa.exc.OperationalError:
-                raise  # locked, read-only, disk full: the environment's problem, for every source
-            except Exception as exc:
-                # Something in this source's batch that we could not store must not cost the
-                # other sources their run: the batch was rolled back whole; say why.
-                outcome = _unstorable(fetched, exc)
-                stats = IngestStats()
-                with db.write() as session:
-                    h, failures_before = record_health(session, source, outcome, stats, now)
-            add_result(source, outcome, stats, h, failures_before)
+# ---------------------------------------------------------------- store
 
-        with db.write() as session:
-            report.changes = store.sync_statuses(session, today, by="refresh")
-            run = models.FetchRun(
-                started_at=started,
-                finished_at=utcnow(),
-                ok=report.count("ok"),
-                unchanged=report.count("unchanged"),
-                failed=report.count("failed"),
-                disabled=report.count("disabled"),
-                skipped=report.count("skipped"),
-                items_seen=report.items,
-                new_evidence=sum(report.new_by_commitment.values()),
-            )
-            session.add(run)
-            session.flush()
-            report.run_id = run.id
-    order = {s.name: i for i, s in enumerate(chosen)}
-    report.results.sort(key=lambda r: order[r.source.name])
-    return report
+
+def _health_update(
+    source: Source, outcome: Outcome, found: Found | None, new: int
+) -> writes.HealthUpdate:
+    v = outcome.validators
+    return writes.HealthUpdate(
+        name=source.name,
+        kind=source.kind,
+        country=source.country,
+        state=outcome.state,
+        reason=outcome.reason,
+        etag=v.etag,
+        last_modified=v.last_modified,
+        fingerprint=getattr(v, "fingerprint", None),
+        snapshot=getattr(v, "snapshot", None),
+        items=len(outcome.items),
+        new=new,
+        every=source.every,
+        retry_after=outcome.retry_after,
+    )
+
+
+def _result(
+    source: Source, outcome: Outcome, new: int, after: HealthRecord, failures_before: int
+) -> SourceResult:
+    return SourceResult(
+        source,
+        outcome.state,
+        outcome.reason,
+        items=len(outcome.items),
+        new=new,
+        elapsed=outcome.elapsed,
+        crossed_threshold=failures_before < FAILURE_THRESHOLD <= after.consecutive_failures,
+        recovered=failures_before >= FAILURE_THRESHOLD and after.consecutive_failures == 0,
+    )
 
 
 def _unstorable(outcome: Outcome, exc: Exception) -> Outcome:
@@ -295,7 +227,158 @@ def _unstorable(outcome: Outcome, exc: Exception) -> Outcome:
     )
 
 
-def _extra_validators(h: models.SourceHealth) -> dict[str, Any]:
+def _is_environment(exc: Exception) -> bool:
+    """Locked, read-only, disk full: the environment's problem, for every source alike."""
+    import sqlite3
+
+    if isinstance(exc, sqlite3.OperationalError):
+        return True
+    try:
+        import sqlalchemy as sa
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, sa.exc.OperationalError)
+
+
+def store_outcomes(
+    db: Database,
+    fetched: Sequence[tuple[Source, Outcome]],
+    matches: MatchSet,
+    report: RefreshReport,
+) -> None:
+    """Each source's evidence and health in its own transaction; the quiet ones together."""
+    from tracker.matching import normalize_title_key
+
+    # Sources with nothing to store (unchanged, failed, disabled, empty) only record their
+    # health: together in one statement, not one transaction each.
+    quiet = [(s, o) for s, o in fetched if o.state != "ok" or not o.items]
+    if quiet:
+        now = utcnow()
+        with db.write() as conn:
+            done = writes.record_health(
+                conn, [_health_update(s, o, None, 0) for s, o in quiet], now
+            )
+        for (source, outcome), (after, before) in zip(quiet, done, strict=True):
+            report.results.append(_result(source, outcome, 0, after, before))
+
+    matcher: Matcher | None = None
+    for source, outcome in fetched:
+        if outcome.state != "ok" or not outcome.items:
+            continue
+        if matcher is None:  # compiled (~60 ms) once a source brings items: never on all-304
+            matcher = _matcher(matches)
+        now = utcnow()
+        found = found_evidence(
+            outcome.items, source, matcher, matches.ids, now, normalize_title_key
+        )
+        names = {cid: slug for slug, cid in matches.ids.items()}
+        try:
+            with db.write() as conn:
+                stored = writes.store_found(conn, found.evidence)
+                new = sum(stored.new.values())
+                [(after, before)] = writes.record_health(
+                    conn, [_health_update(source, outcome, found, new)], now
+                )
+        except Exception as exc:
+            if _is_environment(exc):
+                raise
+            # Something in this source's batch that we could not store must not cost the
+            # other sources their run: the batch was rolled back whole; say why.
+            outcome = _unstorable(outcome, exc)
+            stored, new = writes.Stored(), 0
+            with db.write() as conn:
+                [(after, before)] = writes.record_health(
+                    conn, [_health_update(source, outcome, None, 0)], now
+                )
+        report.results.append(_result(source, outcome, new, after, before))
+        report.new_by_commitment.update({names[cid]: n for cid, n in stored.new.items()})
+
+
+def _matcher(matches: MatchSet) -> Matcher:
+    from tracker.matching import Matcher, rules_from_mapping
+
+    return Matcher(rules_from_mapping(slug, rules) for slug, rules in matches.rules.items())
+
+
+# ---------------------------------------------------------------- the whole refresh
+
+
+def refresh(
+    db: Database,
+    sources: SourcesFile,
+    settings: Settings,
+    *,
+    today: date,
+    only: str | None = None,
+    force: bool = False,
+    http: HttpSettings | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    lock_wait: float | None = None,
+) -> RefreshReport:
+    from scrapers import Validators, collect
+
+    chosen = [sources.get(only)] if only else sources.sources
+    report = RefreshReport()
+    wait = settings.lock_wait if lock_wait is None else lock_wait
+    with refresh_lock(db, wait):
+        started = utcnow()
+        with db.read() as conn:
+            matches = reads.match_set(conn)
+            health = reads.health(conn)
+        planned = plan(
+            chosen,
+            health,
+            matches.queries,
+            now=started,
+            env=settings.env,
+            only=bool(only),
+            force=force,
+        )
+        report.results.extend(planned.settled)
+        validators = {
+            s.name: Validators(
+                etag=health[s.name].etag,
+                last_modified=health[s.name].last_modified,
+                **_extra_validators(health[s.name]),
+            )
+            for s, _ in planned.fetch
+            if s.name in health
+        }
+        if on_start is not None:
+            on_start(len(planned.fetch))
+        outcomes = collect(
+            [spec for _, spec in planned.fetch],
+            validators,
+            http or settings.http_settings(),
+            on_outcome,
+        )
+        fetched = list(zip((s for s, _ in planned.fetch), outcomes, strict=True))
+        store_outcomes(db, fetched, matches, report)
+        with db.write() as conn:
+            report.changes = writes.sync_statuses(conn, today, "refresh", utcnow())
+            report.run_id = writes.record_run(
+                conn,
+                started,
+                utcnow(),
+                writes.RunCounts(
+                    ok=report.count("ok"),
+                    unchanged=report.count("unchanged"),
+                    failed=report.count("failed"),
+                    disabled=report.count("disabled"),
+                    skipped=report.count("skipped"),
+                    items_seen=report.items,
+                    new_evidence=report.new,
+                ),
+            )
+    order = {s.name: i for i, s in enumerate(chosen)}
+    report.results.sort(key=lambda r: order[r.source.name])
+    return report
+
+
+def _extra_validators(h: HealthRecord) -> dict[str, Any]:
+    from dataclasses import fields
+
     from scrapers import Validators
 
     names = {f.name for f in fields(Validators)}
@@ -307,9 +390,7 @@ def _extra_validators(h: models.SourceHealth) -> dict[str, Any]:
     return extra
 
 
-def source_table(
-    sources: SourcesFile, health: dict[str, models.SourceHealth]
-) -> list[dict[str, Any]]:
+def source_table(sources: SourcesFile, health: Mapping[str, HealthRecord]) -> list[dict[str, Any]]:
     """Sources joined with their health, as plain data for `tracker sources`."""
     from tracker.dates import iso_utc as iso
 

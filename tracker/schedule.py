@@ -24,7 +24,8 @@ from tracker.errors import TrackerError, UsageError
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger
 
-    from tracker.db import Database
+    from tracker.settings import Settings
+    from tracker.store import Database
 
 DEFAULT_REPORT_CRON = "30 6 * * mon"
 DEFAULT_REFRESH_EVERY = "1h"
@@ -73,12 +74,6 @@ def _env_line(name: str, value: str) -> str | None:
     return f"{name}={value.strip()}"
 
 
-def _has_password(url: str) -> bool:
-    from tracker.sqlitefile import redact
-
-    return redact(url) != url
-
-
 @dataclass(frozen=True)
 class CronPlan:
     lines: list[str]
@@ -94,20 +89,20 @@ def cron_plan(
     workdir: Path,
     email: bool = True,
     notify: bool = False,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str],
     command: list[str] | None = None,
 ) -> CronPlan:
-    """Crontab lines: an hourly quiet refresh and a Monday-morning weekly report."""
-    from tracker.db import resolve_url, sqlite_path
+    """Crontab lines: an hourly quiet refresh and a Monday-morning weekly report. `db_arg` is
+    `--db`, else TRACKER_DB; `env` the environment snapshot (Settings.env)."""
+    from tracker.store import has_secret, resolve_url, sqlite_path
 
-    env = os.environ if env is None else env
     base = list(command or tracker_command())
     url = resolve_url(db_arg)
     path = sqlite_path(url)
     notes: list[str] = []
     if path is not None:
         base += ["--db", str(path)]
-    elif _has_password(url):
+    elif has_secret(url):
         notes.append(
             "# The database URL holds a password, so it is not written on a command line: add a "
             "line TRACKER_DB=<the URL> above these (crontab -e)."
@@ -227,12 +222,9 @@ class Log:
                 pass
 
 
-def _plural(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else (many or one + 's')}"
-
-
 @dataclass
 class DaemonConfig:
+    settings: Settings
     sources: Path | None
     every: timedelta
     report_cron: str
@@ -245,15 +237,16 @@ class DaemonConfig:
 
 def refresh_job(db: Database, config: DaemonConfig, log: Callable[[str], None]) -> None:
     """One refresh, summarised in one line; never raises."""
-    from tracker.dates import today
-    from tracker.locks import Busy
+    from tracker.followup import after_refresh
     from tracker.refresh import refresh
     from tracker.sources import load_sources
+    from tracker.store.locks import Busy
 
+    settings = config.settings
     try:
         spec = load_sources(config.sources)  # re-read: edits apply without a restart
         # Wait for nobody: if cron's refresh holds the lock, this turn is simply skipped.
-        report = refresh(db, spec, today=today(), lock_wait=0)
+        report = refresh(db, spec, settings, today=settings.today(), lock_wait=0)
     except Busy as exc:
         log(f"refresh: skipped: {exc}")
         return
@@ -263,36 +256,26 @@ def refresh_job(db: Database, config: DaemonConfig, log: Callable[[str], None]) 
     except Exception as exc:
         log(f"refresh: failed: {_describe(exc)}")
         return
-    new = sum(report.new_by_commitment.values())
-    ok = report.count("ok") + report.count("unchanged")
-    line = f"refresh: {ok} ok, {report.count('failed')} failed, {new} new evidence"
-    if report.changes:
-        line += f", {_plural(len(report.changes), 'status change')}"
-    failed = [r.source.name for r in report.results if r.state == "failed"]
-    if failed:
-        line += f" (failed: {', '.join(failed)})"
-    log(line)
-    if config.notify:
-        from tracker.alerts import send_refresh_alerts
-
-        for text in send_refresh_alerts(db, report):
-            log(f"alerts: {text}")
+    after = after_refresh(db, settings, report, notify=config.notify, quiet=True)
+    log(after.log)
+    for text in after.alerts:
+        log(f"alerts: {text}")
 
 
 def report_job(db: Database, config: DaemonConfig, log: Callable[[str], None]) -> bool:
     """Write (and mail) the last complete week's report; True unless mailing failed."""
-    from tracker import report as reporting
-    from tracker.dates import today, utcnow
+    from tracker import reporting
+    from tracker.dates import utcnow
 
     try:
         produced = reporting.produce(
             db,
             week=None,
             out_dir=config.out_dir,
-            today=today(),
+            today=config.settings.today(),
             now=utcnow(),
             quiet_days=config.quiet_days,
-            sources=config.sources,
+            sources=config.sources or config.settings.sources,
         )
     except TrackerError as exc:
         log(f"report: error: {exc}")
@@ -308,8 +291,8 @@ def report_job(db: Database, config: DaemonConfig, log: Callable[[str], None]) -
     from tracker import mail
 
     try:
-        settings = mail.load_settings(to=config.to or None)
-        delivery = mail.deliver_report(db, produced, settings)
+        smtp = mail.load_settings(config.settings.env, to=config.to or None)
+        delivery = mail.deliver_report(db, produced, smtp)
     except TrackerError as exc:
         log(f"{line}; mail not sent: {exc}")
         return False
@@ -429,7 +412,7 @@ class Daemon:
         }
         try:
             self.scheduler.start()
-            next_report = self.scheduler.get_job("report").next_run_time  # type: ignore[union-attr]
+            next_report = self.scheduler.get_job("report").next_run_time
             self.log(
                 f"daemon: started (pid {os.getpid()}); refresh every {_every_text(every)}"
                 + (" with alerts" if self.config.notify else "")
@@ -465,6 +448,7 @@ class Daemon:
 
 
 def make_config(
+    settings: Settings,
     *,
     sources: Path | None,
     refresh_every: str,
@@ -480,17 +464,19 @@ def make_config(
 
     every = parse_duration(refresh_every, "--refresh-every")
     parse_cron(report_cron)
+    sources = sources or (Path(settings.sources) if settings.sources else None)
     load_sources(sources)
     if email:
         from tracker import mail
 
-        mail.load_settings(to=to or None)
+        mail.load_settings(settings.env, to=to or None)
     return DaemonConfig(
+        settings=settings,
         sources=sources,
         every=every,
         report_cron=report_cron,
         email=email,
-        notify=notify,
+        notify=notify or settings.notify,
         out_dir=out_dir.expanduser().absolute(),
         to=list(to or []),
         quiet_days=quiet_days,

@@ -6,20 +6,22 @@ any other key is a kind-specific option that the kind's registry entry must know
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker.errors import UsageError
 from tracker.urls import check_url
+from tracker.vocab import LANGUAGES
+
+if TYPE_CHECKING:
+    from scrapers import KindInfo
 
 BUILTIN = "sources.toml"
-LANGUAGES = ("fa", "az", "en", "ru")
 COMMON_KEYS = {
     "name",
     "kind",
@@ -32,7 +34,6 @@ COMMON_KEYS = {
     "query",
     "commitment",
 }
-SEARCH_KINDS = ("google_news", "gdelt")
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|d|w)\s*$")
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -78,13 +79,10 @@ class SourcesFile:
         raise UsageError(f"no source named '{name}' in {self.origin}{hint}")
 
 
-def default_path() -> str | None:
-    return os.environ.get("TRACKER_SOURCES") or None
-
-
 def load_sources(path: str | Path | None = None) -> SourcesFile:
-    """`path`, else $TRACKER_SOURCES, else the built-in file."""
-    chosen = path or default_path()
+    """`path` (`--sources`, else $TRACKER_SOURCES, as the caller's settings say), else the
+    built-in file."""
+    chosen = path
     if chosen is None:
         text = resources.files("tracker.data").joinpath(BUILTIN).read_text(encoding="utf-8")
         return parse_sources(text, f"(built-in {BUILTIN})")
@@ -98,9 +96,15 @@ def load_sources(path: str | Path | None = None) -> SourcesFile:
     return parse_sources(text, str(p))
 
 
-def parse_sources(text: str, origin: str) -> SourcesFile:
+def kinds() -> dict[str, KindInfo]:
+    """The source kinds scrapers declare: name → what tracker needs to know about each."""
     from scrapers import KINDS
 
+    return KINDS
+
+
+def parse_sources(text: str, origin: str) -> SourcesFile:
+    KINDS = kinds()
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -118,7 +122,9 @@ def parse_sources(text: str, origin: str) -> SourcesFile:
     return SourcesFile(origin, result)
 
 
-def _parse_one(origin: str, i: int, table: dict[str, Any], seen: set[str], kinds: Any) -> Source:
+def _parse_one(
+    origin: str, i: int, table: dict[str, Any], seen: set[str], kinds: dict[str, KindInfo]
+) -> Source:
     label = (
         f"source '{table['name']}'" if isinstance(table.get("name"), str) else f"source #{i + 1}"
     )
@@ -142,6 +148,7 @@ def _parse_one(origin: str, i: int, table: dict[str, Any], seen: set[str], kinds
         raise fail("name is used twice; names must be unique")
     seen.add(name)
     kind = text_field("kind")
+    assert kind is not None
     if kind not in kinds:
         raise fail(f"field 'kind': unknown kind '{kind}' (one of {', '.join(sorted(kinds))})")
     info = kinds[kind]
@@ -156,7 +163,7 @@ def _parse_one(origin: str, i: int, table: dict[str, Any], seen: set[str], kinds
             raise fail(f"field 'url': {exc}") from exc
     queries = text_field("queries", required=False)
     query = text_field("query", required=False)
-    if kind in SEARCH_KINDS:
+    if info.query_key is not None:
         if queries is None and query is None:
             queries = "catalog"
         if queries is not None and queries != "catalog":
@@ -164,9 +171,8 @@ def _parse_one(origin: str, i: int, table: dict[str, Any], seen: set[str], kinds
         if queries is not None and query is not None:
             raise fail("give either 'queries' or 'query', not both")
     elif queries is not None or query is not None:
-        raise fail(
-            f"fields 'queries'/'query' are only for search kinds ({', '.join(SEARCH_KINDS)})"
-        )
+        searching = sorted(name for name, k in kinds.items() if k.query_key is not None)
+        raise fail(f"fields 'queries'/'query' are only for search kinds ({', '.join(searching)})")
     if info.needs_url and url is None:
         raise fail("missing field 'url'")
     every = None
@@ -194,12 +200,19 @@ def _parse_one(origin: str, i: int, table: dict[str, Any], seen: set[str], kinds
             raise fail(f"unknown field '{key}' for kind '{kind}' (known: {known})")
     if commitment is not None and "commitment" not in info.options:
         raise fail(f"field 'commitment' is not used by kind '{kind}'")
-    if kind == "page" and commitment is None:
+    if info.needs_commitment and commitment is None:
         raise fail("missing field 'commitment' (the commitment a change is evidence for)")
+    from scrapers.errors import SourceError
+
+    try:
+        # Values too, not only names: a bad option fails now, not at the next refresh.
+        info.check_options({**options, **({"commitment": commitment} if commitment else {})})
+    except SourceError as exc:
+        raise fail(exc.reason) from None
     return Source(
         name=name,
         kind=kind,
-        language=language,  # type: ignore[arg-type]
+        language=language,
         url=url,
         country=country,
         every=every,

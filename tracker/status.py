@@ -2,7 +2,8 @@
 
 A commitment's facts (milestones, dates) and a digest of its evidence give a status, flags and an
 explanation that names what decided it. The digest is an aggregate so that the same function serves a
-unit test (built from a list of evidence) and the views (built by SQL over millions of rows).
+unit test (built from a list of evidence by `digest`) and the views (built by SQL over millions of
+rows in `tracker.store.reads.digests`); a property test holds the two to the same answers.
 """
 
 from __future__ import annotations
@@ -11,18 +12,25 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-STATUSES = ("announced", "in_progress", "stalled", "partially_delivered", "delivered", "broken")
+from tracker.vocab import FLAG_ORDER, STATUSES, SYMBOLS, Flag, Review, Stance, Status
+
+__all__ = [
+    "DEFAULT_STALL_DAYS",
+    "DISPUTE_DAYS",
+    "STATUSES",
+    "SYMBOLS",
+    "CommitmentFacts",
+    "Digest",
+    "EvidenceFact",
+    "Override",
+    "Reached",
+    "Verdict",
+    "digest",
+    "evaluate",
+]
+
 DEFAULT_STALL_DAYS = 180
 DISPUTE_DAYS = 90
-
-SYMBOLS = {
-    "announced": "○",
-    "in_progress": "◐",
-    "stalled": "⏸",
-    "partially_delivered": "◑",
-    "delivered": "●",
-    "broken": "✗",
-}
 
 
 @dataclass(frozen=True)
@@ -99,20 +107,20 @@ def digest(evidence: Iterable[EvidenceFact]) -> Digest:
     pending = confirmed = 0
     last_evidence: date | None = None
     for ev in evidence:
-        if ev.review == "rejected":
+        if ev.review == Review.REJECTED:
             continue
         last_evidence = ev.on if last_evidence is None else max(last_evidence, ev.on)
-        if ev.review == "pending":
+        if ev.review == Review.PENDING:
             pending += 1
             continue
         confirmed += 1
-        if ev.milestone is not None and ev.stance != "setback":
+        if ev.milestone is not None and ev.stance != Stance.SETBACK:
             known = reached.get(ev.milestone)
             if known is None or (ev.on, ev.id) < (known.on, known.evidence_id):
                 reached[ev.milestone] = Reached(ev.milestone, ev.on, ev.id)
-        if ev.stance == "progress":
+        if ev.stance == Stance.PROGRESS:
             last_progress = _later(last_progress, (ev.on, ev.id))
-        elif ev.stance == "setback":
+        elif ev.stance == Stance.SETBACK:
             last_setback = _later(last_setback, (ev.on, ev.id))
         if ev.cancels and (cancelled is None or (ev.on, ev.id) < cancelled):
             cancelled = (ev.on, ev.id)
@@ -141,20 +149,21 @@ def evaluate(
     def milestone(position: int) -> str:
         return f"milestone {position}/{total} '{facts.milestones[position - 1]}'"
 
+    status: str
     if dg.cancelled is not None:
         on, ev_id = dg.cancelled
-        status = "broken"
+        status = Status.BROKEN
         why = f"confirmed cancellation on {on.isoformat()} (evidence #{ev_id})"
     elif final is not None:
         setback = dg.last_setback
         if setback is not None and setback[0] > final.on:
-            status = "partially_delivered"
+            status = Status.PARTIALLY_DELIVERED
             why = (
                 f"{milestone(total)} reached on {final.on.isoformat()} (evidence #{final.evidence_id}), "
                 f"then a confirmed setback on {setback[0].isoformat()} (evidence #{setback[1]})"
             )
         else:
-            status = "delivered"
+            status = Status.DELIVERED
             why = (
                 f"{milestone(total)} reached on {final.on.isoformat()} "
                 f"(evidence #{final.evidence_id})"
@@ -169,7 +178,7 @@ def evaluate(
                 anchor = (r.on, f"evidence #{r.evidence_id}")
         quiet = (today - anchor[0]).days
         if quiet > stall_days:
-            status = "stalled"
+            status = Status.STALLED
             why = (
                 f"no confirmed progress for {quiet} days (since {anchor[0].isoformat()}, "
                 f"{anchor[1]}); the limit is {stall_days}"
@@ -177,24 +186,24 @@ def evaluate(
             if progress:
                 why += f"; last reached {milestone(progress)}"
         elif progress:
-            status = "in_progress"
+            status = Status.IN_PROGRESS
             r = valid[progress]
             why = (
                 f"{milestone(progress)} reached on {r.on.isoformat()} (evidence #{r.evidence_id}); "
                 f"last confirmed progress {quiet} days ago"
             )
         else:
-            status = "announced"
+            status = Status.ANNOUNCED
             why = f"no milestone confirmed yet; announced {(today - facts.announced_on).days} days ago"
 
     flags: list[str] = []
     if facts.deadline is not None:
-        if final is None and today > facts.deadline and status != "broken":
-            flags.append("overdue")
+        if final is None and today > facts.deadline and status != Status.BROKEN:
+            flags.append(Flag.OVERDUE)
         if final is not None and final.on > facts.deadline:
-            flags.append("late")
+            flags.append(Flag.LATE)
     if dg.pending:
-        flags.append("needs_review")
+        flags.append(Flag.NEEDS_REVIEW)
         why += f"; {_plural(dg.pending, 'evidence item')} waiting for review"
     window = today - timedelta(days=DISPUTE_DAYS)
     if (
@@ -203,8 +212,8 @@ def evaluate(
         and dg.last_progress[0] >= window
         and dg.last_setback[0] >= window
     ):
-        flags.append("disputed")
-    flags.sort(key=("overdue", "late", "needs_review", "disputed").index)
+        flags.append(Flag.DISPUTED)
+    flags.sort(key=FLAG_ORDER.index)
 
     computed = status
     if override is not None:

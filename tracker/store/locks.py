@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import sqlalchemy as sa
+from tracker.errors import EnvironmentProblem
+from tracker.store.database import Database
 
-from tracker.db import Database, sqlite_path
-from tracker.errors import EnvironmentProblem, UsageError
+__all__ = ["Busy", "refresh_lock"]
 
 # An arbitrary constant naming "the tracker refresh" among PostgreSQL advisory locks.
 PG_LOCK_KEY = 0x7472_6B72
-
-
-def lock_wait() -> float:
-    """Seconds a refresh waits for another one to finish: $TRACKER_LOCK_WAIT, default 10."""
-    raw = os.environ.get("TRACKER_LOCK_WAIT", "10")
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        # A typo must not silently become "wait 10 s" (or wait forever): say so, like the
-        # other TRACKER_* settings do.
-        raise UsageError(f"TRACKER_LOCK_WAIT must be a number of seconds ≥ 0, got {raw!r}")
-    return value
 
 
 class Busy(EnvironmentProblem):
@@ -37,13 +22,12 @@ class Busy(EnvironmentProblem):
 
 
 @contextmanager
-def refresh_lock(db: Database, wait: float | None = None) -> Iterator[None]:
-    wait = lock_wait() if wait is None else wait
-    path = sqlite_path(db.url)
-    if path is not None:
-        with _file_lock(path.with_name(path.name + ".refresh.lock"), wait):
+def refresh_lock(db: Database, wait: float) -> Iterator[None]:
+    """Hold the database's refresh lock, waiting at most `wait` seconds for another holder."""
+    if db.path is not None:
+        with _file_lock(db.path.with_name(db.path.name + ".refresh.lock"), wait):
             yield
-    elif db.engine.dialect.name == "postgresql":
+    elif db.dialect == "postgresql":
         with _pg_lock(db, wait):
             yield
     else:
@@ -88,7 +72,9 @@ def _file_lock(path: Path, wait: float) -> Iterator[None]:
 
 @contextmanager
 def _pg_lock(db: Database, wait: float) -> Iterator[None]:
-    with db.engine.connect() as conn:
+    import sqlalchemy as sa
+
+    with db.session_connection() as conn:
         deadline = time.monotonic() + wait
         while not conn.execute(
             sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": PG_LOCK_KEY}

@@ -1,6 +1,9 @@
-"""The tables. Every row type the tool stores lives here, so the schema has one home.
+"""The tables, declared once with SQLModel: the schema's one home.
 
-Dates are stored as UTC. Columns holding lists or mappings are JSON text (`sa.JSON`), which works
+Used to create and upgrade databases and to copy them (DDL compiled for each backend); the queries
+themselves are plain SQL in `reads` and `writes`, so everyday commands never import this module.
+
+Times are stored as naive UTC. Columns holding lists or mappings are JSON (`sa.JSON`), which works
 the same on SQLite and PostgreSQL.
 """
 
@@ -12,18 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from tracker.status import STATUSES  # noqa: F401  (re-exported: one list of statuses)
-
 
 def utc(nullable: bool = True) -> Any:
     """A naive-UTC timestamp column. Explicit, because newer SQLModel versions default `datetime`
     fields to a timezone-aware type while our schema (and its older databases) store naive UTC."""
     return Field(default=None, sa_column=sa.Column(sa.DateTime(), nullable=nullable))
-
-
-FLAGS = ("overdue", "needs_review", "disputed", "late")
-STANCES = ("progress", "setback", "neutral")
-REVIEW_STATES = ("pending", "confirmed", "rejected")
 
 
 class Meta(SQLModel, table=True):

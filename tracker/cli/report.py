@@ -1,8 +1,4 @@
-"""Commands for reporting and scheduling: `report weekly`, `cron`, `daemon`.
-
-Imported at the end of `tracker.cli`, they register on its `app`. Only typer is imported at module
-level; everything else inside the commands, so that `tracker --help` stays quick.
-"""
+"""Commands for reporting and scheduling: `report weekly`, `cron`, `daemon`."""
 
 from __future__ import annotations
 
@@ -11,21 +7,8 @@ from typing import Annotated
 
 import typer
 
-from tracker.cli import STATE, SourcesOption, _today, app
+from tracker.cli.common import STATE, QuietDaysOption, SourcesOption, app, report_app, sources_path
 from tracker.errors import UsageError
-
-report_app = typer.Typer(
-    help="Reports: the weekly Markdown report, written to a file and optionally mailed.",
-    no_args_is_help=True,
-)
-app.add_typer(report_app, name="report")
-
-QuietDaysOption = Annotated[
-    int,
-    typer.Option(
-        "--quiet-days", min=1, help="A commitment with no evidence for this many days 'went quiet'."
-    ),
-]
 
 
 @report_app.command("weekly")
@@ -62,32 +45,34 @@ def report_weekly(
 
     Example: tracker report weekly --email --to watcher@example.org
     """
-    from tracker import report as reporting
+    from tracker import reporting
     from tracker.dates import utcnow
+    from tracker.weeks import IsoWeek
 
     email = email or dry_run or resend or bool(to)
-    chosen = reporting.IsoWeek.parse(week) if week is not None else None
-    settings = None
+    chosen = IsoWeek.parse(week) if week is not None else None
+    settings = STATE.settings
+    smtp = None
     if email:
         from tracker import mail
 
         # Checked before anything is written: a setup mistake should change nothing.
-        settings = mail.load_settings(to=to or None, need_host=not dry_run)
+        smtp = mail.load_settings(settings.env, to=to or None, need_host=not dry_run)
     produced = reporting.produce(
         STATE.db(),
         week=chosen,
         out_dir=out,
-        today=_today(),
+        today=settings.today(),
         now=utcnow(),
         quiet_days=quiet_days,
-        sources=sources,
+        sources=sources_path(sources),
     )
     typer.echo(str(produced.written.path))
-    if settings is None:
+    if smtp is None:
         return
     from tracker import mail
 
-    delivery = mail.deliver_report(STATE.db(), produced, settings, resend=resend, dry_run=dry_run)
+    delivery = mail.deliver_report(STATE.db(), produced, smtp, resend=resend, dry_run=dry_run)
     for line in delivery.lines:
         typer.echo(line)
 
@@ -119,12 +104,14 @@ def cron(
 
     if sources is not None and not sources.is_file():
         raise UsageError(f"sources file {sources}: no such file")
+    settings = STATE.settings
     plan = schedule.cron_plan(
-        db_arg=STATE.db_arg,
+        db_arg=settings.db,
         sources=sources,
         workdir=directory or Path.cwd(),
         email=email,
         notify=notify,
+        env=settings.env,
     )
     typer.echo(plan.text(), nl=False)
 
@@ -166,19 +153,13 @@ def daemon(
     Example: tracker daemon --refresh-every 30m --email
     """
     import gc
-    import os
 
     gc.enable()  # `tracker.cli.entry` turns it off for short commands; this one runs for weeks
 
     from tracker import schedule
 
-    notify = notify or os.environ.get("TRACKER_NOTIFY", "").strip().lower() in (
-        "1",
-        "true",
-        "yes",
-        "on",
-    )
     config = schedule.make_config(
+        STATE.settings,
         sources=sources,
         refresh_every=refresh_every,
         report_cron=report_cron,

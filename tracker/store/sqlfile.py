@@ -1,6 +1,7 @@
-"""What can be known about a database without SQLAlchemy: where it is, whether a SQLite file is
-ours and at which schema version. Kept free of heavy imports so that read-only commands such as
-`tracker status` can answer from SQLite directly, quickly.
+"""What can be known about a database before opening it: where it is, whether a SQLite file is
+ours and at which schema version, and how to show its URL without a password.
+
+Kept free of heavy imports: read-only commands on an existing SQLite file never load SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -8,54 +9,91 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from tracker.errors import EnvironmentProblem, UsageError
+from tracker.errors import EnvironmentProblem
+from tracker.settings import DEFAULT_BUSY_TIMEOUT_MS
+
+__all__ = [
+    "APP_ID",
+    "DEFAULT_DB",
+    "SCHEMA_VERSION",
+    "inspect_sqlite_file",
+    "redact",
+    "resolve_url",
+    "sqlite_path",
+    "version_from_meta",
+]
 
 APP_ID = "tracker"
 SCHEMA_VERSION = 2
 DEFAULT_DB = "commitments.db"
 SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-def busy_timeout_ms() -> int:
-    raw = os.environ.get("TRACKER_BUSY_TIMEOUT_MS", "15000")
-    try:
-        return max(0, int(raw))
-    except ValueError as exc:
-        raise UsageError(f"TRACKER_BUSY_TIMEOUT_MS must be an integer, got {raw!r}") from exc
+# Query parameters that carry a secret in a database URL (libpq's and common drivers' names).
+_SECRET_PARAMS = re.compile(r"pass|secret|token|sslpassword|key", re.I)
+_PLACEHOLDER = "TRACKERREDACTEDPASSWORD"
 
 
 def resolve_url(db: str | None) -> str:
-    """`--db`, else TRACKER_DB, else ./commitments.db. A plain path becomes a SQLite URL."""
-    value = db or os.environ.get("TRACKER_DB") or DEFAULT_DB
+    """`--db` / TRACKER_DB (as given by the caller), else ./commitments.db; a plain path becomes
+    a SQLite URL."""
+    value = db or DEFAULT_DB
     if "://" in value:
         return value
     return "sqlite:///" + str(Path(value).expanduser().absolute())
 
 
-def plain_sqlite_path(url: str) -> Path | None:
-    """The file of a plain `sqlite:///PATH` URL (no driver, no query options), else None."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or "?" in url:
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a `sqlite:///PATH` URL, else None (server databases, in-memory)."""
+    if not url.startswith("sqlite"):
         return None
-    path = url[len(prefix) :]
-    return Path(path) if path and path != ":memory:" else None
+    if url.startswith("sqlite:///") and "?" not in url:
+        path = url[len("sqlite:///") :]
+    else:
+        from sqlalchemy.engine import make_url
 
-
-# Read the way SQLAlchemy reads a URL: the password runs to the last '@' of the authority, so it
-# may itself hold '/', '#' or '?', which urlsplit would take for the end of the host.
-_URL_PASSWORD = re.compile(r"^(?P<head>[\w+.-]+://[^:/@]*):[^@]*@")
+        path = make_url(url).database or ""
+    if not path or path == ":memory:":
+        return None
+    return Path(path)
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ***, for every message a person may see."""
-    return _URL_PASSWORD.sub(r"\g<head>:***@", url, count=1)
+    """The URL with any password (in the user information or a query parameter) shown as ***.
+
+    Parsed the way SQLAlchemy parses it (the password runs to the last '@', so it may hold '/',
+    '#' or '?'; a user name may hold '@'), never with a pattern of our own.
+    """
+    if "://" not in url:
+        return url
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+    except Exception:
+        # Unparseable: hide everything between the scheme and the last '@'.
+        head, _, rest = url.partition("://")
+        return f"{head}://***@{rest.rpartition('@')[2]}" if "@" in rest else url
+    changed = False
+    if parsed.password is not None:
+        parsed = parsed.set(password=_PLACEHOLDER)
+        changed = True
+    query = dict(parsed.query)
+    for key in query:
+        if _SECRET_PARAMS.search(key):
+            query[key] = _PLACEHOLDER
+            changed = True
+    if not changed:
+        return url
+    rendered = parsed.set(query=query).render_as_string(hide_password=False)
+    return rendered.replace(_PLACEHOLDER, "***")
 
 
-def inspect_sqlite_file(path: Path) -> int | None:
+def has_secret(url: str) -> bool:
+    return redact(url) != url
+
+
+def inspect_sqlite_file(path: Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> int | None:
     """Schema version of an existing file, None for a new/empty one. Opens it read-only."""
     if not path.exists():
         if not path.parent.exists():
@@ -77,7 +115,7 @@ def inspect_sqlite_file(path: Path) -> int | None:
     if not _size_matches_header(path):
         raise EnvironmentProblem(f"{path} is truncated or damaged; left untouched")
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=busy_timeout_ms() / 1000)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=busy_timeout_ms / 1000)
         try:
             tables = {
                 r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
@@ -134,21 +172,3 @@ def version_from_meta(meta: dict[str, str], where: str) -> int:
             f"{SCHEMA_VERSION}); upgrade tracker"
         )
     return version
-
-
-@contextmanager
-def fast_reader(db: str | None) -> Iterator[sqlite3.Connection | None]:
-    """A plain read-only-by-pragma sqlite3 connection when the database is an existing SQLite file
-    at the current schema; None when the full path (create, seed, upgrade, other backends) is needed.
-    A file that is not ours is refused here exactly as by the full path."""
-    path = plain_sqlite_path(resolve_url(db))
-    if path is None or not path.exists() or inspect_sqlite_file(path) != SCHEMA_VERSION:
-        yield None
-        return
-    conn = sqlite3.connect(path, timeout=busy_timeout_ms() / 1000)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms()}")
-        conn.execute("PRAGMA query_only = ON")
-        yield conn
-    finally:
-        conn.close()

@@ -5,31 +5,67 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import Session, select
-
-from tracker import models, store
 from tracker.dates import iso_utc as _iso
-from tracker.dates import utcnow
+from tracker.outputs.escape import csv_cell
+from tracker.store.records import (
+    AgreementRecord,
+    EvidenceRecord,
+    HistoryRecord,
+    MentionRecord,
+    ReviewEventRecord,
+    Row,
+)
 
 EXPORT_VERSION = 1
 
+__all__ = ["CSV_COLUMNS", "EXPORT_VERSION", "ExportData", "build", "to_csv", "to_json"]
 
-def build(session: Session, today: date) -> dict[str, Any]:
-    rows = store.rows(session, today)
-    agreements = list(session.exec(select(models.Agreement).order_by(models.Agreement.id)))
-    by_commitment: dict[int, list[dict[str, Any]]] = {}
-    mentions: dict[int, list[dict[str, Any]]] = {}
-    for m in session.exec(select(models.Mention).order_by(models.Mention.id)):
-        mentions.setdefault(m.evidence_id, []).append(
+
+@dataclass(frozen=True)
+class ExportData:
+    today: date
+    generated_at: datetime
+    agreements: Sequence[AgreementRecord]
+    rows: Sequence[Row]
+    evidence: Sequence[EvidenceRecord]  # by commitment, newest first
+    mentions: Mapping[int, Sequence[MentionRecord]]
+    reviews: Mapping[int, Sequence[ReviewEventRecord]]
+    history: Sequence[HistoryRecord]
+
+
+def _evidence(
+    e: EvidenceRecord,
+    mentions: Sequence[MentionRecord],
+    reviews: Sequence[ReviewEventRecord],
+) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "url": e.url,
+        "title": e.title,
+        "published_at": _iso(e.published_at),
+        "source": e.source,
+        "publisher": e.publisher,
+        "language": e.language,
+        "country": e.country,
+        "stance": e.stance,
+        "milestone": e.milestone,
+        "review": e.review,
+        "review_reason": e.review_reason,
+        "reviewed_by": e.reviewed_by,
+        "matched_terms": list(e.matched_terms),
+        "score": e.score,
+        "note": e.note,
+        "cancels": e.cancels,
+        "also_reported_by": [
             {"url": m.url, "source": m.source, "publisher": m.publisher, "country": m.country}
-        )
-    reviews: dict[int, list[dict[str, Any]]] = {}
-    for r in session.exec(select(models.ReviewEvent).order_by(models.ReviewEvent.id)):  # type: ignore[arg-type]
-        reviews.setdefault(r.evidence_id, []).append(
+            for m in mentions
+        ],
+        "reviews": [
             {
                 "at": _iso(r.at),
                 "by": r.actor,
@@ -37,39 +73,19 @@ def build(session: Session, today: date) -> dict[str, Any]:
                 "to": r.decision,
                 "reason": r.reason,
             }
-        )
-    for e in session.exec(
-        select(models.Evidence).order_by(
-            models.Evidence.commitment_id,
-            models.Evidence.published_at.desc(),  # type: ignore[attr-defined]
-            models.Evidence.id.desc(),  # type: ignore[union-attr]
-        )
-    ):
+            for r in reviews
+        ],
+    }
+
+
+def build(data: ExportData) -> dict[str, Any]:
+    by_commitment: dict[int, list[dict[str, Any]]] = {}
+    for e in data.evidence:
         by_commitment.setdefault(e.commitment_id, []).append(
-            {
-                "id": e.id,
-                "url": e.url,
-                "title": e.title,
-                "published_at": _iso(e.published_at),
-                "source": e.source,
-                "publisher": e.publisher,
-                "language": e.language,
-                "country": e.country,
-                "stance": e.stance,
-                "milestone": e.milestone,
-                "review": e.review,
-                "review_reason": e.review_reason,
-                "reviewed_by": e.reviewed_by,
-                "matched_terms": list(e.matched_terms),
-                "score": e.score,
-                "note": e.note,
-                "cancels": e.cancels,
-                "also_reported_by": mentions.get(e.id, []),  # type: ignore[arg-type]
-                "reviews": reviews.get(e.id, []),  # type: ignore[arg-type]
-            }
+            _evidence(e, data.mentions.get(e.id, ()), data.reviews.get(e.id, ()))
         )
     history: dict[int, list[dict[str, Any]]] = {}
-    for h in session.exec(select(models.StatusHistory).order_by(models.StatusHistory.id)):  # type: ignore[arg-type]
+    for h in data.history:
         history.setdefault(h.commitment_id, []).append(
             {
                 "at": _iso(h.at),
@@ -81,7 +97,7 @@ def build(session: Session, today: date) -> dict[str, Any]:
             }
         )
     commitments = []
-    for row in rows:
+    for row in data.rows:
         c = row.commitment
         reached = row.digest.reached
         commitments.append(
@@ -119,14 +135,14 @@ def build(session: Session, today: date) -> dict[str, Any]:
                 ],
                 "pending_review": row.digest.pending,
                 "last_evidence_on": _iso(row.digest.last_evidence),
-                "history": history.get(c.id, []),  # type: ignore[arg-type]
-                "evidence": by_commitment.get(c.id, []),  # type: ignore[arg-type]
+                "history": history.get(c.id, []),
+                "evidence": by_commitment.get(c.id, []),
             }
         )
     return {
         "export_version": EXPORT_VERSION,
-        "generated_at": _iso(utcnow()),
-        "today": _iso(today),
+        "generated_at": _iso(data.generated_at),
+        "today": _iso(data.today),
         "agreements": [
             {
                 "slug": a.slug,
@@ -138,14 +154,14 @@ def build(session: Session, today: date) -> dict[str, Any]:
                 "summary": a.summary,
                 "text": a.text,
             }
-            for a in agreements
+            for a in data.agreements
         ],
         "commitments": commitments,
     }
 
 
-def to_json(session: Session, today: date) -> str:
-    return json.dumps(build(session, today), ensure_ascii=False, indent=2) + "\n"
+def to_json(data: ExportData) -> str:
+    return json.dumps(build(data), ensure_ascii=False, indent=2) + "\n"
 
 
 CSV_COLUMNS = (
@@ -165,22 +181,16 @@ CSV_COLUMNS = (
 )
 
 
-def to_csv(session: Session, today: date) -> str:
-    statuses = {r.commitment.id: r.verdict.status for r in store.rows(session, today)}
+def to_csv(rows: Sequence[Row], evidence: Sequence[EvidenceRecord]) -> str:
+    """One line per evidence item (`evidence` in the order wanted)."""
+    statuses = {r.commitment.id: r.verdict.status for r in rows}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    query = (
-        select(models.Evidence, models.Commitment.slug)
-        .join(models.Commitment, models.Commitment.id == models.Evidence.commitment_id)
-        .order_by(
-            models.Commitment.position, sa.desc(models.Evidence.published_at), models.Evidence.id
-        )
-    )
-    for e, slug in session.exec(query):
+    for e in evidence:
         writer.writerow(
             (
-                slug,
+                e.commitment_slug,
                 statuses.get(e.commitment_id, ""),
                 e.id,
                 _iso(e.published_at),
@@ -190,14 +200,38 @@ def to_csv(session: Session, today: date) -> str:
                 e.stance,
                 e.milestone or "",
                 e.review,
-                # Spreadsheets run cells starting with = + - @ as formulas: neutralise them.
-                _cell(e.title),
-                _cell(e.url),
+                csv_cell(e.title),
+                csv_cell(e.url),
                 ";".join(e.matched_terms),
             )
         )
     return out.getvalue()
 
 
-def _cell(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+def status_data(rows: Sequence[Row], today: date, pending_total: int) -> dict[str, Any]:
+    """What `tracker status --json` prints: the table's content as data."""
+    return {
+        "today": today.isoformat(),
+        "pending_review": pending_total,
+        "commitments": [
+            {
+                "slug": r.commitment.slug,
+                "agreement": r.agreement_slug,
+                "title": r.commitment.title,
+                "status": r.verdict.status,
+                "explanation": r.verdict.explanation,
+                "flags": list(r.verdict.flags),
+                "milestones_reached": r.verdict.progress,
+                "milestones_total": len(r.milestones),
+                "current_milestone": r.milestones[r.verdict.progress - 1]
+                if r.verdict.progress
+                else None,
+                "last_evidence_on": r.digest.last_evidence.isoformat()
+                if r.digest.last_evidence
+                else None,
+                "pending_review": r.digest.pending,
+                "days_since_announced": (today - r.commitment.announced_on).days,
+            }
+            for r in rows
+        ],
+    }

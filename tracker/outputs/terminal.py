@@ -1,10 +1,12 @@
-"""Terminal views (rich). Untrusted text always enters as `Text`, never as markup."""
+"""Terminal views (rich). Untrusted text always enters as `Text` through `escape.terminal`,
+never as markup."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import IO, TYPE_CHECKING
+from typing import IO, Any
 
 from rich import box
 from rich.console import Console, Group
@@ -13,11 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from tracker.dates import days_ago, with_jalali
-from tracker.readmodel import Row
-from tracker.text import for_terminal
-
-if TYPE_CHECKING:
-    from tracker import models
+from tracker.outputs.escape import terminal
+from tracker.store.records import EvidenceRecord, HistoryRecord, Row
+from tracker.vocab import SYMBOLS
 
 STATUS_STYLE = {
     "announced": "cyan",
@@ -46,12 +46,10 @@ def console(file: IO[str] | None = None) -> Console:
 
 
 def t(value: str | None, style: str = "") -> Text:
-    return Text(for_terminal(value or ""), style=style)
+    return Text(terminal(value), style=style)
 
 
 def status_text(status: str) -> Text:
-    from tracker.status import SYMBOLS
-
     return Text(f"{SYMBOLS[status]} {status}", style=STATUS_STYLE[status])
 
 
@@ -93,9 +91,9 @@ def status_table(rows: list[Row], today: date, pending_total: int) -> Table:
 def card(
     row: Row,
     today: date,
-    history: list[models.StatusHistory],
-    evidence: list[models.Evidence],
-    reached: dict[int, date],
+    history: Sequence[HistoryRecord],
+    evidence: Sequence[EvidenceRecord],
+    reached: Mapping[int, date],
     total: int,
 ) -> Group:
     c = row.commitment
@@ -107,9 +105,9 @@ def card(
         "\n",
         t(c.title),
         "\n",
-        Text(for_terminal(c.quote), style="italic"),
+        Text(terminal(c.quote), style="italic"),
     )
-    parts: list[object] = [Panel(head, box=box.ROUNDED)]
+    parts: list[Any] = [Panel(head, box=box.ROUNDED)]
     if c.description:
         parts.append(t(c.description))
     facts = Table.grid(padding=(0, 2))
@@ -161,10 +159,10 @@ def card(
             Text(e.review),
         )
     parts.append(ev)
-    return Group(*parts)  # type: ignore[arg-type]
+    return Group(*parts)
 
 
-def pending_table(items: list[tuple[models.Evidence, str]], total: int) -> Table:
+def pending_table(items: Sequence[EvidenceRecord], total: int) -> Table:
     table = Table(
         title=f"{total} evidence waiting for review"
         + (f" (showing {len(items)})" if len(items) < total else ""),
@@ -173,13 +171,60 @@ def pending_table(items: list[tuple[models.Evidence, str]], total: int) -> Table
     )
     for col in ("id", "commitment", "date", "source", "title / link", "matched"):
         table.add_column(col, overflow="fold")
-    for e, slug in items:
+    for e in items:
         table.add_row(
             str(e.id),
-            t(slug),
+            t(e.commitment_slug),
             Text(e.published_at.date().isoformat()),
             t(e.publisher or e.source),
             Text.assemble(t(e.title), "\n", t(e.url, "dim")),
             t(", ".join(e.matched_terms)),
         )
     return table
+
+
+def sources_table(origin: str, rows: Sequence[Mapping[str, Any]]) -> Table:
+    """`tracker sources`: each configured source with its recorded health."""
+    table = Table(title=f"Sources from {terminal(origin)}", title_justify="left")
+    for col in (
+        "name",
+        "kind",
+        "lang",
+        "side",
+        "last success",
+        "failures",
+        "last error",
+        "items",
+        "new",
+    ):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            t(r["name"] + ("" if r["enabled"] else " (off)")),
+            r["kind"],
+            r["language"],
+            r["country"] or "—",
+            r["last_success"] or "never",
+            str(r["consecutive_failures"]),
+            t(r["last_error"] or "—"),
+            str(r["items_seen"]),
+            str(r["new_evidence"]),
+        )
+    return table
+
+
+def kinds_help(kinds: Mapping[str, Any]) -> str:
+    """`tracker sources --kinds`: each kind's help (its module docstring) and options."""
+    out: list[str] = []
+    for name in sorted(kinds):
+        info = kinds[name]
+        out.append(f"{name}: {info.summary}\n")
+        out.append(
+            "\n".join("    " + line if line else "" for line in info.doc.strip().splitlines())
+        )
+        if info.options:
+            out.append("\n    options:")
+            for opt, help_text in sorted(info.options.items()):
+                out.append(f"      {opt}: {help_text}")
+        out.append("")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,270 @@
+"""What people do to the register: open it, read where things stand, add evidence, review it,
+override a status, load a catalog. Each function is one use case over the store, with its checks;
+the CLI only parses arguments and prints what these return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tracker.dates import utcnow
+from tracker.errors import UsageError
+from tracker.settings import Settings
+from tracker.store import (
+    Change,
+    Conn,
+    Database,
+    EvidenceRecord,
+    HistoryRecord,
+    NewEvidence,
+    ReviewOutcome,
+    Row,
+    open_database,
+    reads,
+    resolve_url,
+    writes,
+)
+from tracker.text import clean_stored
+from tracker.urls import canonical_url, check_url
+from tracker.vocab import Review, parse_stance, parse_status
+
+if TYPE_CHECKING:
+    from tracker.sources import SourcesFile
+
+__all__ = [
+    "Card",
+    "add_evidence",
+    "card",
+    "load_catalog",
+    "open_store",
+    "pending",
+    "review",
+    "set_status",
+    "status_rows",
+]
+
+
+def open_store(settings: Settings) -> Database:
+    """Open the database, creating it and seeding it from the catalog on first use (the built-in
+    one, or TRACKER_CATALOG's)."""
+    from tracker import catalog
+
+    def seed(conn: Conn) -> None:
+        from tracker.matching import normalize_title_key
+
+        specs = (
+            catalog.read_catalog(settings.catalog)
+            if settings.catalog
+            else catalog.builtin_catalog()
+        )
+        now = utcnow()
+        writes.load_catalog(conn, specs, now, normalize_title_key)
+        writes.sync_statuses(conn, settings.today(), "catalog", now)
+
+    return open_database(
+        resolve_url(settings.db), seed=seed, busy_timeout_ms=settings.busy_timeout_ms
+    )
+
+
+# ---------------------------------------------------------------- reading
+
+
+def status_rows(
+    db: Database, today: date, *, agreement: str | None = None, status: str | None = None
+) -> tuple[list[Row], int]:
+    """Every commitment's row for `today` (filtered), and how much waits for review overall."""
+    if status is not None:
+        parse_status(status)
+    with db.read() as conn:
+        return reads.rows(conn, today, agreement=agreement, status=status), reads.pending_count(
+            conn
+        )
+
+
+@dataclass(frozen=True)
+class Card:
+    """Everything `tracker show` prints about one commitment."""
+
+    row: Row
+    history: list[HistoryRecord]
+    evidence: list[EvidenceRecord]
+    total: int  # evidence rows in all, of which `evidence` holds the newest
+
+    @property
+    def reached(self) -> dict[int, date]:
+        return {p: r.on for p, r in self.row.digest.reached.items()}
+
+
+def card(db: Database, today: date, slug: str, limit: int) -> Card:
+    with db.read() as conn:
+        commitment = reads.find_commitment(conn, slug)
+        row = reads.row(conn, today, slug)
+        evidence = reads.evidence_of(conn, commitment.id, limit)
+        total = (
+            reads.count_evidence(conn, commitment.id) if len(evidence) == limit else len(evidence)
+        )
+        return Card(row, reads.history(conn, commitment.id), evidence, total)
+
+
+def pending(db: Database, slug: str | None, limit: int) -> tuple[list[EvidenceRecord], int]:
+    """Evidence waiting for review (newest first, at most `limit`) and how many in all."""
+    with db.read() as conn:
+        cid = reads.find_commitment(conn, slug).id if slug is not None else None
+        items = reads.pending(conn, cid, limit)
+        total = reads.pending_count(conn, cid) if len(items) == limit else len(items)
+        return items, total
+
+
+# ---------------------------------------------------------------- changing
+
+
+def add_evidence(
+    db: Database,
+    settings: Settings,
+    slug: str,
+    *,
+    url: str,
+    title: str,
+    on: date,
+    stance: str = "progress",
+    milestone: int | None = None,
+    note: str | None = None,
+    cancels: bool = False,
+) -> tuple[int, list[Change]]:
+    """Evidence recorded by a person: confirmed at once."""
+    from tracker.matching import normalize_title_key
+
+    today = settings.today()
+    who = settings.actor()
+    now = utcnow()
+    with db.write() as conn:
+        commitment = reads.find_commitment(conn, slug)
+        try:
+            check_url(url)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        parse_stance(stance)
+        writes.check_milestone(conn, commitment.id, slug, milestone)
+        if not title.strip():
+            raise UsageError("title must not be empty")
+        if on > today:
+            raise UsageError(f"--date {on.isoformat()} is in the future")
+        return writes.add_evidence(
+            conn,
+            NewEvidence(
+                commitment_id=commitment.id,
+                url=url,
+                canonical_url=canonical_url(url),
+                title=clean_stored(title.strip(), 1000),
+                title_key=normalize_title_key(title),
+                published_at=datetime.combine(on, time(12)),
+                source="manual",
+                stance=stance,
+                milestone=milestone,
+                review=Review.CONFIRMED,
+                reviewed_by=who,
+                reviewed_at=now,
+                note=note,
+                cancels=cancels,
+                created_at=now,
+            ),
+            slug=slug,
+            today=today,
+            now=now,
+        )
+
+
+def review(
+    db: Database,
+    settings: Settings,
+    evidence_id: int,
+    decision: str,
+    *,
+    milestone: int | None = None,
+    stance: str | None = None,
+    reason: str | None = None,
+) -> ReviewOutcome:
+    """Confirm or reject one evidence item; rejected items stay as tombstones."""
+    if stance is not None:
+        parse_stance(stance)
+    with db.write() as conn:
+        return writes.review(
+            conn,
+            evidence_id,
+            decision,
+            milestone=milestone,
+            stance=stance,
+            reason=reason,
+            by=settings.actor(),
+            today=settings.today(),
+            now=utcnow(),
+        )
+
+
+def set_status(
+    db: Database, settings: Settings, slug: str, status: str | None, *, reason: str | None
+) -> tuple[str, str]:
+    """Override a commitment's status with a reason, or clear the override (status None)."""
+    if status is not None:
+        parse_status(status)
+    with db.write() as conn:
+        return writes.set_status(
+            conn,
+            slug,
+            status,
+            reason=reason,
+            by=settings.actor(),
+            today=settings.today(),
+            now=utcnow(),
+        )
+
+
+def load_catalog(db: Database, settings: Settings, path: Path) -> writes.CatalogLoad:
+    """Add or update another team's agreements; validated before the database is touched."""
+    from tracker import catalog
+    from tracker.matching import normalize_title_key
+
+    specs = catalog.read_catalog(path)
+    with db.write() as conn:
+        now = utcnow()
+        result = writes.load_catalog(conn, specs, now, normalize_title_key)
+        writes.sync_statuses(conn, settings.today(), "catalog", now)
+    return result
+
+
+# ---------------------------------------------------------------- export
+
+
+def export_json(db: Database, today: date) -> str:
+    from tracker.outputs import export
+
+    with db.read() as conn:
+        data = export.ExportData(
+            today=today,
+            generated_at=utcnow(),
+            agreements=reads.agreements(conn),
+            rows=reads.rows(conn, today),
+            evidence=reads.all_evidence(conn),
+            mentions=reads.mentions_of(conn),
+            reviews=reads.review_events(conn),
+            history=reads.all_history(conn),
+        )
+    return export.to_json(data)
+
+
+def export_csv(db: Database, today: date) -> str:
+    from tracker.outputs import export
+
+    with db.read() as conn:
+        return export.to_csv(reads.rows(conn, today), reads.evidence_for_csv(conn))
+
+
+def source_rows(db: Database, spec: SourcesFile) -> list[dict[str, Any]]:
+    """The configured sources joined with their recorded health (`tracker sources`)."""
+    from tracker.refresh import source_table
+
+    with db.read() as conn:
+        return source_table(spec, reads.health(conn))

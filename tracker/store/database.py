@@ -1,0 +1,273 @@
+"""The one place that opens databases.
+
+SQLite files are opened with the standard library (WAL, foreign keys, a busy timeout, and our own
+BEGIN so that schema creation is transactional too); any other SQLAlchemy URL (PostgreSQL) through
+SQLAlchemy. The schema is versioned in `tracker_meta`: a new database is created and seeded in one
+transaction, an older one is upgraded in place, and a database that is not ours is refused without
+being touched.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tracker.errors import EnvironmentProblem, UsageError
+from tracker.settings import DEFAULT_BUSY_TIMEOUT_MS
+from tracker.store.conn import Conn, SaConn, SqliteConn
+from tracker.store.sqlfile import (
+    APP_ID,
+    SCHEMA_VERSION,
+    inspect_sqlite_file,
+    redact,
+    resolve_url,
+    sqlite_path,
+    version_from_meta,
+)
+
+__all__ = ["Database", "Seeder", "describe_error", "open_database"]
+
+CREATE_LOCK_KEY = 0x7472_6B63  # PostgreSQL advisory lock held while creating the schema
+
+Seeder = Callable[[Conn], None]
+
+
+@dataclass
+class Database:
+    url: str
+    path: Path | None  # the file, for SQLite
+    busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+    created: bool = False
+    upgraded_from: int | None = None
+    _engine: Any = None  # SQLAlchemy engine, for server databases
+    _local: threading.local = field(default_factory=threading.local)
+    _opened: list[sqlite3.Connection] = field(default_factory=list)
+    _opened_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if self.path is not None else str(self._engine.dialect.name)
+
+    @property
+    def display(self) -> str:
+        return str(self.path) if self.path is not None else redact(self.url)
+
+    # ------------------------------------------------------------ SQLite connections
+
+    def _sqlite(self, writer: bool) -> sqlite3.Connection:
+        """This thread's connection of that role (a daemon runs jobs on two threads)."""
+        attr = "writer" if writer else "reader"
+        raw: sqlite3.Connection | None = getattr(self._local, attr, None)
+        if raw is None:
+            assert self.path is not None
+            raw = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout_ms / 1000,
+                isolation_level=None,  # we issue BEGIN ourselves: pysqlite's would skip DDL
+                check_same_thread=False,
+            )
+            raw.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
+            raw.execute("PRAGMA foreign_keys = ON")
+            if writer:
+                raw.execute("PRAGMA journal_mode = WAL")
+                raw.execute("PRAGMA synchronous = NORMAL")
+            else:
+                raw.execute("PRAGMA query_only = ON")
+            setattr(self._local, attr, raw)
+            with self._opened_lock:
+                self._opened.append(raw)
+        return raw
+
+    @contextmanager
+    def _sqlite_transaction(self, writer: bool) -> Iterator[Conn]:
+        raw = self._sqlite(writer)
+        # A writer takes the lock up front: upgrading a read transaction to a write one fails
+        # at once with SQLITE_BUSY in WAL mode, whatever the busy timeout.
+        raw.execute("BEGIN IMMEDIATE" if writer else "BEGIN")
+        try:
+            yield SqliteConn(raw)
+        except BaseException:
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
+            raise
+        else:
+            raw.execute("COMMIT")
+
+    # ------------------------------------------------------------ the API
+
+    @contextmanager
+    def read(self, *, snapshot: bool = False) -> Iterator[Conn]:
+        """A read transaction, never blocked by a refresh. On SQLite every read transaction sees
+        one snapshot; on PostgreSQL `snapshot=True` asks for that too (REPEATABLE READ), so a
+        long read such as `db copy` cannot mix states from before and after a concurrent write."""
+        if self.path is not None:
+            with self._sqlite_transaction(writer=False) as conn:
+                yield conn
+            return
+        with self._engine.connect() as raw, raw.begin():
+            conn = SaConn(raw)
+            if snapshot and conn.dialect == "postgresql":
+                conn.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Conn]:
+        """One transaction that commits at the end or rolls back entirely on any error."""
+        if self.path is not None:
+            with self._sqlite_transaction(writer=True) as conn:
+                yield conn
+            return
+        with self._engine.connect() as raw, raw.begin():
+            yield SaConn(raw)
+
+    @contextmanager
+    def session_connection(self) -> Iterator[Any]:
+        """A SQLAlchemy connection on a server database (advisory locks live on one connection)."""
+        with self._engine.connect() as raw:
+            yield raw
+
+    def dispose(self) -> None:
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for raw in opened:
+            with suppress(sqlite3.Error):
+                raw.close()
+        self._local = threading.local()
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def _server_engine(url: str) -> Any:
+    try:
+        import sqlalchemy as sa
+
+        return sa.create_engine(url, pool_pre_ping=True)
+    except ImportError as exc:
+        raise UsageError(f"cannot use database URL {redact(url)}: {exc}") from exc
+    except Exception as exc:  # ArgumentError, NoSuchModuleError, ValueError: a bad URL
+        raise UsageError(f"cannot use database URL {redact(url)}: {exc}") from exc
+
+
+def open_database(
+    db: str | None = None,
+    *,
+    seed: Seeder | None = None,
+    busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+) -> Database:
+    """Open (creating, seeding or upgrading as needed) the tracker database."""
+    url = resolve_url(db)
+    path = sqlite_path(url)
+    if path is not None:
+        version = inspect_sqlite_file(path, busy_timeout_ms)
+        database = Database(url=url, path=path, busy_timeout_ms=busy_timeout_ms)
+    else:
+        database = Database(url=url, path=None, _engine=_server_engine(url))
+        version = None
+    try:
+        if path is None:
+            version = _server_version(database)
+        if version is None:
+            database.created = _create(database, seed)
+            if not database.created:  # another process created it since we looked
+                version = (
+                    inspect_sqlite_file(path, busy_timeout_ms)
+                    if path is not None
+                    else _server_version(database)
+                )
+        if version is not None and version < SCHEMA_VERSION:
+            from tracker.store.migrations import upgrade
+
+            with database.write() as conn:
+                upgrade(conn, version)
+            database.upgraded_from = version
+    except EnvironmentProblem:
+        database.dispose()
+        raise
+    except Exception as exc:
+        database.dispose()
+        if _is_operational(exc):
+            raise EnvironmentProblem(describe_error(exc, database.display)) from exc
+        raise
+    return database
+
+
+def _is_operational(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.OperationalError):
+        return True
+    try:
+        import sqlalchemy as sa
+    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
+        return False
+    return isinstance(exc, sa.exc.OperationalError)
+
+
+def describe_error(exc: BaseException, where: str) -> str:
+    """A database error from either driver as one line for a person."""
+    text = str(getattr(exc, "orig", None) or exc) or type(exc).__name__
+    if "locked" in text or "busy" in text:
+        return f"database {where} is locked by another process; try again shortly"
+    if "readonly" in text or "read-only" in text:
+        return f"database {where} is read-only"
+    if "disk is full" in text or "No space left" in text:
+        return f"database {where}: the disk is full"
+    return f"database {where}: {redact(text.strip().splitlines()[0] if text.strip() else text)}"
+
+
+def _server_version(database: Database) -> int | None:
+    """For server databases: None when empty, the version when ours, an error otherwise."""
+    import sqlalchemy as sa
+
+    url = redact(database.url)
+    try:
+        with database.session_connection() as raw:
+            names = set(sa.inspect(raw).get_table_names())
+            if not names:
+                return None
+            if "tracker_meta" not in names:
+                raise EnvironmentProblem(
+                    f"{url} holds tables but is not a tracker database; left untouched"
+                )
+            meta = dict(raw.execute(sa.text("SELECT key, value FROM tracker_meta")).all())
+    except sa.exc.OperationalError as exc:
+        lines = str(getattr(exc, "orig", exc)).strip().splitlines()
+        detail = redact(lines[0]) if lines else type(exc).__name__
+        raise EnvironmentProblem(f"cannot connect to {url}: {detail}") from exc
+    return version_from_meta({str(k): str(v) for k, v in meta.items()}, url)
+
+
+def _has_meta(conn: Conn) -> bool:
+    if conn.dialect == "sqlite":
+        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tracker_meta'"
+    else:
+        sql = "SELECT 1 FROM information_schema.tables WHERE table_name = 'tracker_meta'"
+    return bool(conn.rows(sql))
+
+
+def _create(database: Database, seed: Seeder | None) -> bool:
+    """Schema, meta rows and the seed catalog in one transaction: all or nothing. False when
+    another process created the database meanwhile."""
+    from tracker.store.migrations import create_schema
+
+    with database.write() as conn:
+        # Two first uses at once (two watchers, or the daemon and a person): one creates, the
+        # other waits for its lock (SQLite: BEGIN IMMEDIATE) and then finds the schema made.
+        if conn.dialect == "postgresql":
+            conn.rows("SELECT pg_advisory_xact_lock(:k)", {"k": CREATE_LOCK_KEY})
+        if _has_meta(conn):
+            return False
+        create_schema(conn)
+        conn.many(
+            "INSERT INTO tracker_meta (key, value) VALUES (:key, :value)",
+            [
+                {"key": "app", "value": APP_ID},
+                {"key": "schema_version", "value": str(SCHEMA_VERSION)},
+            ],
+        )
+        if seed is not None:
+            seed(conn)
+    return True
