@@ -17,7 +17,7 @@ from typing import Any
 
 from tracker.errors import UsageError
 from tracker.urls import canonical_url, check_url
-from tracker.vocab import STANCES
+from tracker.vocab import LANGUAGES, STANCES
 
 BUILTIN = "catalog.toml"
 
@@ -26,13 +26,24 @@ BUILTIN = "catalog.toml"
 class CuratedEvidence:
     on: date
     title: str
-    url: str
+    url: str  # "" when only a citation is known
     outlet: str
     language: str
     stance: str
     milestone: int | None
     note: str
     cancels: bool = False
+    cite: str = ""  # a citation for readers where no article link is known
+    date_precision: str = "day"  # day | month | year
+
+    @property
+    def key(self) -> str:
+        """What keys the row: the canonical URL, or the citation when there is no link."""
+        if self.url:
+            return canonical_url(self.url)
+        import hashlib
+
+        return "cite:" + hashlib.sha256(self.cite.encode("utf-8")).hexdigest()[:20]
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,47 @@ class AgreementSpec:
     commitments: list[CommitmentSpec]
 
 
+AGREEMENT_KEYS = frozenset(
+    {"slug", "title", "outlet", "url", "published_on", "language", "summary", "text", "commitment"}
+)
+COMMITMENT_KEYS = frozenset(
+    {
+        "slug",
+        "title",
+        "description",
+        "quote",
+        "parties",
+        "announced_on",
+        "deadline",
+        "stall_days",
+        "milestones",
+        "milestone_terms",
+        "places",
+        "not_places",
+        "queries",
+        "veto",
+        "rule",
+        "evidence",
+    }
+)
+EVIDENCE_KEYS = frozenset(
+    {
+        "date",
+        "date_precision",
+        "title",
+        "url",
+        "cite",
+        "outlet",
+        "language",
+        "stance",
+        "milestone",
+        "note",
+        "cancels",
+    }
+)
+PRECISIONS = ("day", "month", "year")
+
+
 class _Reader:
     """Typed access to one TOML table that names the file and the place in every error."""
 
@@ -73,6 +125,22 @@ class _Reader:
     def fail(self, message: str) -> UsageError:
         return UsageError(f"catalog {self.origin}: {self.where}: {message}")
 
+    def only(self, known: frozenset[str]) -> None:
+        """Refuse keys the format does not have: a typo must not be silently ignored."""
+        unknown = sorted(set(self.table) - known)
+        if unknown:
+            import difflib
+
+            near = difflib.get_close_matches(unknown[0], sorted(known), n=1, cutoff=0.6)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            raise self.fail(f"unknown field '{unknown[0]}'{hint}")
+
+    def language(self, key: str = "language") -> str:
+        value: str = self.get(key, str, required=False, default="")
+        if value and value not in LANGUAGES:
+            raise self.fail(f"'{key}' must be one of {', '.join(LANGUAGES)}, got {value!r}")
+        return value
+
     def get(self, key: str, kind: type, *, required: bool = True, default: Any = None) -> Any:
         if key not in self.table:
             if required:
@@ -80,7 +148,7 @@ class _Reader:
             return default
         value = self.table[key]
         if kind is date and isinstance(value, datetime):
-            value = value.date()
+            raise self.fail(f"field '{key}' must be a date (YYYY-MM-DD), got a date and time")
         if kind is str and isinstance(value, str):
             value = value.strip()
         ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
@@ -109,13 +177,15 @@ def _kind_name(kind: type) -> str:
     )
 
 
-def read_catalog_text(text: str, origin: str) -> list[AgreementSpec]:
+def read_catalog_text(text: str, origin: str, today: date | None = None) -> list[AgreementSpec]:
+    """Parse and check a catalog. With `today`, curated evidence dated later is refused."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"catalog {origin}: not valid TOML: {exc}") from exc
     top = _Reader(origin, "top level", data)
-    fmt = top.get("format", int, required=False, default=1)
+    top.only(frozenset({"format", "agreement"}))
+    fmt = top.get("format", int)
     if fmt != 1:
         raise top.fail(f"format {fmt} is not supported (this tracker reads format 1)")
     agreements = top.tables("agreement", required=True)
@@ -124,7 +194,7 @@ def read_catalog_text(text: str, origin: str) -> list[AgreementSpec]:
     seen: set[str] = set()
     result = []
     for i, table in enumerate(agreements):
-        spec = _agreement(origin, i, table)
+        spec = _agreement(origin, i, table, today)
         for c in spec.commitments:
             if c.slug in seen:
                 raise UsageError(f"catalog {origin}: commitment slug '{c.slug}' appears twice")
@@ -133,7 +203,7 @@ def read_catalog_text(text: str, origin: str) -> list[AgreementSpec]:
     return result
 
 
-def read_catalog(path: str | Path) -> list[AgreementSpec]:
+def read_catalog(path: str | Path, today: date | None = None) -> list[AgreementSpec]:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -141,12 +211,12 @@ def read_catalog(path: str | Path) -> list[AgreementSpec]:
         raise UsageError(f"catalog {p}: no such file") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"catalog {p}: cannot read: {exc}") from exc
-    return read_catalog_text(text, str(p))
+    return read_catalog_text(text, str(p), today)
 
 
-def builtin_catalog() -> list[AgreementSpec]:
+def builtin_catalog(today: date | None = None) -> list[AgreementSpec]:
     text = resources.files("tracker.data").joinpath(BUILTIN).read_text(encoding="utf-8")
-    return read_catalog_text(text, f"(built-in {BUILTIN})")
+    return read_catalog_text(text, f"(built-in {BUILTIN})", today)
 
 
 def _slug(reader: _Reader, key: str = "slug") -> str:
@@ -159,10 +229,13 @@ def _slug(reader: _Reader, key: str = "slug") -> str:
     return value
 
 
-def _agreement(origin: str, index: int, table: Mapping[str, Any]) -> AgreementSpec:
+def _agreement(
+    origin: str, index: int, table: Mapping[str, Any], today: date | None
+) -> AgreementSpec:
     r = _Reader(origin, f"agreement #{index + 1}", table)
     slug = _slug(r)
     r.where = f"agreement '{slug}'"
+    r.only(AGREEMENT_KEYS)
     url = r.get("url", str, required=False)
     if url:
         try:
@@ -170,7 +243,8 @@ def _agreement(origin: str, index: int, table: Mapping[str, Any]) -> AgreementSp
         except ValueError as exc:
             raise r.fail(f"field 'url': {exc}") from exc
     commitments = [
-        _commitment(origin, slug, j, t) for j, t in enumerate(r.tables("commitment", required=True))
+        _commitment(origin, slug, j, t, today)
+        for j, t in enumerate(r.tables("commitment", required=True))
     ]
     if not commitments:
         raise r.fail("has no [[agreement.commitment]] tables")
@@ -180,7 +254,7 @@ def _agreement(origin: str, index: int, table: Mapping[str, Any]) -> AgreementSp
         outlet=r.get("outlet", str, required=False, default=""),
         url=url or None,
         published_on=r.get("published_on", date, required=False),
-        language=r.get("language", str, required=False, default=""),
+        language=r.language(),
         text=r.get("text", str, required=False, default=""),
         summary=r.get("summary", str, required=False, default=""),
         commitments=commitments,
@@ -188,11 +262,12 @@ def _agreement(origin: str, index: int, table: Mapping[str, Any]) -> AgreementSp
 
 
 def _commitment(
-    origin: str, agreement: str, index: int, table: Mapping[str, Any]
+    origin: str, agreement: str, index: int, table: Mapping[str, Any], today: date | None
 ) -> CommitmentSpec:
     r = _Reader(origin, f"agreement '{agreement}' commitment #{index + 1}", table)
     slug = _slug(r)
     r.where = f"commitment '{slug}'"
+    r.only(COMMITMENT_KEYS)
     milestones = r.str_list("milestones")
     if not 1 <= len(milestones) <= 10:
         raise r.fail("'milestones' must list 1 to 10 steps (the last one means delivered)")
@@ -203,20 +278,38 @@ def _commitment(
     for key, value in queries.items():
         if not isinstance(value, str) or not value.strip():
             raise r.fail(f"'queries.{key}' must be a non-empty string")
-    rules = {
+        if key not in (*LANGUAGES, "gdelt"):
+            raise r.fail(
+                f"'queries.{key}': the key must be a language ({', '.join(LANGUAGES)}) or gdelt"
+            )
+    announced_on = r.get("announced_on", date)
+    deadline = r.get("deadline", date, required=False)
+    if deadline is not None and deadline < announced_on:
+        raise r.fail(
+            f"'deadline' {deadline.isoformat()} is before 'announced_on' {announced_on.isoformat()}"
+        )
+    rules: dict[str, Any] = {
         "rule": list(r.tables("rule")),
         "veto": r.get("veto", dict, required=False, default={}),
     }
+    # Optional context for the matcher's scorer (see README "Catalog format").
+    for key in ("places", "not_places"):
+        if key in r.table:
+            rules[key] = r.str_list(key, required=False)
+    if "milestone_terms" in r.table:
+        rules["milestone_terms"] = _milestone_terms(r, len(milestones))
     try:
         from tracker.matching import rules_from_mapping
 
         rules_from_mapping(slug, rules)
     except ValueError as exc:
         raise r.fail(f"match rules: {exc}") from exc
-    evidence = [_curated(r, i, t, len(milestones)) for i, t in enumerate(r.tables("evidence"))]
+    evidence = [
+        _curated(r, i, t, len(milestones), today) for i, t in enumerate(r.tables("evidence"))
+    ]
     seen_urls: dict[str, int] = {}
     for i, item in enumerate(evidence, start=1):
-        earlier = seen_urls.setdefault(canonical_url(item.url), i)
+        earlier = seen_urls.setdefault(item.key, i)
         if earlier != i:
             raise r.fail(f"evidence #{i} has the same URL as evidence #{earlier} (one row per URL)")
     return CommitmentSpec(
@@ -225,8 +318,8 @@ def _commitment(
         description=r.get("description", str, required=False, default=""),
         quote=r.get("quote", str, required=False, default=""),
         parties=r.str_list("parties", required=False),
-        announced_on=r.get("announced_on", date),
-        deadline=r.get("deadline", date, required=False),
+        announced_on=announced_on,
+        deadline=deadline,
         stall_days=stall_days,
         milestones=milestones,
         rules=rules,
@@ -235,13 +328,42 @@ def _commitment(
     )
 
 
-def _curated(parent: _Reader, index: int, table: Mapping[str, Any], total: int) -> CuratedEvidence:
+def _milestone_terms(r: _Reader, total: int) -> dict[str, dict[str, list[str]]]:
+    """`milestone_terms.<n>.<language> = ["…"]`: words that suggest milestone n was reached."""
+    raw = r.get("milestone_terms", dict, required=False, default={})
+    result: dict[str, dict[str, list[str]]] = {}
+    for number, by_language in raw.items():
+        if not number.isdigit() or not 1 <= int(number) <= total:
+            raise r.fail(
+                f"'milestone_terms.{number}': the key must be a milestone from 1 to {total}"
+            )
+        if not isinstance(by_language, dict):
+            raise r.fail(f"'milestone_terms.{number}' must be a table of languages")
+        for language, terms in by_language.items():
+            if language not in LANGUAGES:
+                raise r.fail(f"'milestone_terms.{number}.{language}': unknown language")
+            if not isinstance(terms, list) or not all(
+                isinstance(t, str) and t.strip() for t in terms
+            ):
+                raise r.fail(f"'milestone_terms.{number}.{language}' must be a list of strings")
+            result.setdefault(number, {})[language] = [t.strip() for t in terms]
+    return result
+
+
+def _curated(
+    parent: _Reader, index: int, table: Mapping[str, Any], total: int, today: date | None
+) -> CuratedEvidence:
     r = _Reader(parent.origin, f"{parent.where} evidence #{index + 1}", table)
-    url = r.get("url", str)
-    try:
-        check_url(url)
-    except ValueError as exc:
-        raise r.fail(f"field 'url': {exc}") from exc
+    r.only(EVIDENCE_KEYS)
+    url = r.get("url", str, required=False, default="")
+    cite = r.get("cite", str, required=False, default="")
+    if not url and not cite:
+        raise r.fail("needs a 'url', or a 'cite' text when no article link is known")
+    if url:
+        try:
+            check_url(url)
+        except ValueError as exc:
+            raise r.fail(f"field 'url': {exc}") from exc
     stance = r.get("stance", str, required=False, default="neutral")
     if stance not in STANCES:
         raise r.fail(f"'stance' must be one of {', '.join(STANCES)}, got {stance!r}")
@@ -249,14 +371,24 @@ def _curated(parent: _Reader, index: int, table: Mapping[str, Any], total: int) 
     if milestone is not None and not 1 <= milestone <= total:
         raise r.fail(f"'milestone' must be between 1 and {total}, got {milestone}")
     cancels = r.get("cancels", bool, required=False, default=False)
+    if cancels and stance == "progress":
+        raise r.fail("'cancels = true' records a cancellation: its stance cannot be 'progress'")
+    on = r.get("date", date)
+    if today is not None and on > today:
+        raise r.fail(f"'date' {on.isoformat()} is in the future (today is {today.isoformat()})")
+    precision = r.get("date_precision", str, required=False, default="day")
+    if precision not in PRECISIONS:
+        raise r.fail(f"'date_precision' must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     return CuratedEvidence(
-        on=r.get("date", date),
+        on=on,
         title=r.get("title", str),
         url=url,
         outlet=r.get("outlet", str, required=False, default=""),
-        language=r.get("language", str, required=False, default=""),
+        language=r.language(),
         stance=stance,
         milestone=milestone,
         note=r.get("note", str, required=False, default=""),
         cancels=cancels,
+        cite=cite,
+        date_precision=precision,
     )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from tracker.dates import to_naive_utc
+from tracker.matching import Match
 from tracker.store.records import NewEvidence
 from tracker.text import clean_stored
 from tracker.urls import canonical_url, check_url
@@ -62,8 +63,8 @@ def found_evidence(
     found = Found()
     for item in items:
         structured = item.structured or {}
-        hits: list[tuple[str, tuple[str, ...], float, str, int | None]]
-        review: str
+        hits: list[Match]
+        trusted = False
         if structured.get("commitment"):
             slug = str(structured["commitment"])
             if slug not in commitments:
@@ -71,12 +72,20 @@ def found_evidence(
                 continue
             trusted = bool(structured.get("trusted"))
             milestone = structured.get("milestone")
-            review = Review.CONFIRMED if trusted else Review.PENDING
-            hits = [(slug, (), 1.0, review, int(milestone) if milestone else None)]
+            hits = [
+                Match(
+                    slug,
+                    (),
+                    1.0,
+                    "structured",
+                    milestone=int(milestone) if milestone else None,
+                    stance=Stance.PROGRESS,
+                )
+            ]
         else:
             text = item.title + "\n" + item.summary
             hits = [
-                (m.slug, m.terms, m.score, Review.PENDING, None)
+                m
                 for m in matcher.match(text, item.language or source.language)
                 if m.slug in commitments
             ]
@@ -94,11 +103,11 @@ def found_evidence(
         key = canonical_url(item.url)
         tkey = clean_stored(title_key(clean_stored(item.title, 1000)), 1000)
         side = side_of(source, item)
-        for slug, terms, score, review, milestone in hits:
-            confirmed = review == Review.CONFIRMED
+        for m in hits:
+            confirmed = trusted
             found.evidence.append(
                 NewEvidence(
-                    commitment_id=commitments[slug],
+                    commitment_id=commitments[m.slug],
                     url=item.url,
                     canonical_url=key,
                     title=item.title or item.url,
@@ -110,13 +119,16 @@ def found_evidence(
                     language=item.language or source.language,
                     country=side,
                     stance=Stance.PROGRESS if confirmed else Stance.NEUTRAL,
-                    milestone=milestone,
-                    review=review,
+                    milestone=m.milestone if confirmed else None,
+                    review=Review.CONFIRMED if confirmed else Review.PENDING,
                     reviewed_by=source.name if confirmed else None,
                     reviewed_at=now if confirmed else None,
-                    matched_terms=tuple(terms),
-                    score=score,
+                    matched_terms=m.terms,
+                    score=m.score,
                     created_at=now,
+                    suggested_milestone=m.milestone,
+                    suggested_stance=m.stance,
+                    reasons=m.reasons,
                 )
             )
     return found

@@ -257,6 +257,9 @@ class Match:
     terms: tuple[str, ...]  # catalog spellings of the terms that made the match, in text order
     score: float
     rule: str  # name of the strongest rule that matched
+    milestone: int | None = None  # the milestone the text suggests was reached (1-based)
+    stance: str | None = None  # progress | setback | neutral, as the text suggests
+    reasons: tuple[str, ...] = ()  # why the score is what it is, one short phrase each
 
 
 _LANG_KEY = re.compile(r"^[a-z]{2,3}$")

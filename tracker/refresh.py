@@ -315,7 +315,11 @@ def refresh(
     on_start: Callable[[int], None] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
     lock_wait: float | None = None,
+    while_locked: Callable[[RefreshReport], None] | None = None,
 ) -> RefreshReport:
+    """Run one refresh under the database's refresh lock. `while_locked` runs at the end, still
+    holding the lock (alerts go out there, so a refresh waiting for the lock never sees them
+    unsent)."""
     from scrapers import Validators, collect
 
     chosen = [sources.get(only)] if only else sources.sources
@@ -371,8 +375,10 @@ def refresh(
                     new_evidence=report.new,
                 ),
             )
-    order = {s.name: i for i, s in enumerate(chosen)}
-    report.results.sort(key=lambda r: order[r.source.name])
+        order = {s.name: i for i, s in enumerate(chosen)}
+        report.results.sort(key=lambda r: order[r.source.name])
+        if while_locked is not None:
+            while_locked(report)
     return report
 
 

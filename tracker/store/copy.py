@@ -24,6 +24,7 @@ TABLES = (
     "source_health",
     "fetch_run",
     "notification",
+    "matcher_model",
 )
 _BATCH = 5000
 

@@ -86,7 +86,29 @@ def _upgrade_to_2(conn: Conn) -> None:
     create_tables(conn, ["evidence"])  # its newer indexes
 
 
-MIGRATIONS: dict[int, Callable[[Conn], None]] = {2: _upgrade_to_2}
+def _upgrade_to_3(conn: Conn) -> None:
+    # Version 3: citations and date precision for curated evidence, the matcher's suggestions
+    # and reasons, skipped-item counts, API quota, claimed (exactly-once) notifications and the
+    # learned re-ranking model.
+    add_column(conn, "evidence", "cite", "TEXT")
+    add_column(conn, "evidence", "date_precision", "VARCHAR NOT NULL DEFAULT 'day'")
+    add_column(conn, "evidence", "suggested_milestone", "INTEGER")
+    add_column(conn, "evidence", "suggested_stance", "VARCHAR")
+    add_column(conn, "evidence", "reasons", "JSON NOT NULL DEFAULT '[]'")
+    add_column(conn, "source_health", "skipped", "JSON NOT NULL DEFAULT '{}'")
+    add_column(conn, "source_health", "rate_limit_remaining", "INTEGER")
+    add_column(conn, "fetch_run", "items_skipped", "JSON NOT NULL DEFAULT '{}'")
+    add_column(conn, "notification", "state", "VARCHAR NOT NULL DEFAULT 'sent'")
+    add_column(conn, "notification", "claimed_at", "TIMESTAMP")
+    add_column(conn, "notification", "claimed_by", "VARCHAR")
+    add_column(conn, "notification", "message_id", "VARCHAR")
+    add_column(conn, "notification", "attempts", "INTEGER NOT NULL DEFAULT 0")
+    add_column(conn, "notification", "last_error", "VARCHAR")
+    add_column(conn, "notification", "payload", "JSON NOT NULL DEFAULT '{}'")
+    create_tables(conn, ["matcher_model"])
+
+
+MIGRATIONS: dict[int, Callable[[Conn], None]] = {2: _upgrade_to_2, 3: _upgrade_to_3}
 
 
 def upgrade(conn: Conn, version: int) -> None:

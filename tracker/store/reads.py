@@ -384,7 +384,8 @@ _EVIDENCE_COLUMNS = (
     "e.id, e.commitment_id, e.url, e.canonical_url, e.title, e.summary, e.title_key,"
     " e.published_at, e.source, e.publisher, e.language, e.country, e.stance, e.milestone,"
     " e.review, e.review_reason, e.reviewed_by, e.reviewed_at, e.cancels, e.matched_terms,"
-    " e.score, e.note, e.created_at, e.revision, c.slug"
+    " e.score, e.note, e.created_at, e.revision, c.slug, e.cite, e.date_precision,"
+    " e.suggested_milestone, e.suggested_stance, e.reasons"
 )
 _EVIDENCE_SQL = (
     f"SELECT {_EVIDENCE_COLUMNS} FROM evidence e JOIN commitment c ON c.id = e.commitment_id"
@@ -420,6 +421,11 @@ def _evidence(r: tuple[Any, ...]) -> EvidenceRecord:
         created_at=created,
         revision=r[23] or 0,
         commitment_slug=r[24],
+        cite=r[25],
+        date_precision=r[26] or "day",
+        suggested_milestone=r[27],
+        suggested_stance=r[28],
+        reasons=list(from_json(r[29]) or []),
     )
 
 
@@ -556,7 +562,7 @@ def review_events(conn: Conn) -> dict[int, list[ReviewEventRecord]]:
 _HEALTH_COLUMNS = (
     "name, kind, country, last_attempt, last_success, last_state, consecutive_failures,"
     " failing_since, last_error, items_seen, new_evidence, total_evidence, etag, last_modified,"
-    " fingerprint, snapshot, next_due"
+    " fingerprint, snapshot, next_due, skipped, rate_limit_remaining"
 )
 
 
@@ -579,6 +585,8 @@ def _health(r: tuple[Any, ...]) -> HealthRecord:
         fingerprint=r[14],
         snapshot=r[15],
         next_due=as_datetime(r[16]),
+        skipped={str(k): int(v) for k, v in (from_json(r[17]) or {}).items()},
+        rate_limit_remaining=r[18],
     )
 
 

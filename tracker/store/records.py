@@ -102,6 +102,11 @@ class EvidenceRecord:
     created_at: datetime
     revision: int
     commitment_slug: str = ""
+    cite: str | None = None
+    date_precision: str = "day"
+    suggested_milestone: int | None = None
+    suggested_stance: str | None = None
+    reasons: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,8 @@ class HealthRecord:
     fingerprint: str | None = None
     snapshot: str | None = None
     next_due: datetime | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+    rate_limit_remaining: int | None = None
 
 
 @dataclass(frozen=True)
@@ -224,3 +231,8 @@ class NewEvidence:
     matched_terms: tuple[str, ...] = ()
     score: float = 0.0
     note: str | None = None
+    cite: str | None = None
+    date_precision: str = "day"
+    suggested_milestone: int | None = None
+    suggested_stance: str | None = None
+    reasons: tuple[str, ...] = ()

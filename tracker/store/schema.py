@@ -142,6 +142,17 @@ class Evidence(SQLModel, table=True):
     note: str | None = None
     created_at: datetime = utc(nullable=False)
     revision: int = 0
+    # Schema 3.
+    cite: str | None = None  # a citation text where no article link is known (curated evidence)
+    date_precision: str = Field(  # day | month | year: how much of published_at is known
+        default="day", sa_column=sa.Column(sa.String, nullable=False, server_default="day")
+    )
+    suggested_milestone: int | None = None  # what the matcher suggests a reviewer confirm
+    suggested_stance: str | None = None
+    reasons: list[str] = Field(
+        default_factory=list,
+        sa_column=sa.Column(sa.JSON, nullable=False, server_default=sa.text("'[]'")),
+    )
 
 
 class Mention(SQLModel, table=True):
@@ -208,6 +219,12 @@ class SourceHealth(SQLModel, table=True):
     fingerprint: str | None = None
     snapshot: str | None = None  # the watched text of a page, to summarise its next change
     next_due: datetime | None = utc()
+    # Schema 3: items of the last run not stored, by reason; what the API says is left of its quota.
+    skipped: dict[str, int] = Field(
+        default_factory=dict,
+        sa_column=sa.Column(sa.JSON, nullable=False, server_default=sa.text("'{}'")),
+    )
+    rate_limit_remaining: int | None = None
 
 
 class FetchRun(SQLModel, table=True):
@@ -222,6 +239,11 @@ class FetchRun(SQLModel, table=True):
     skipped: int = 0
     items_seen: int = 0
     new_evidence: int = 0
+    # Schema 3: items not stored in this run, by reason (non-web link, duplicate, too old, …).
+    items_skipped: dict[str, int] = Field(
+        default_factory=dict,
+        sa_column=sa.Column(sa.JSON, nullable=False, server_default=sa.text("'{}'")),
+    )
 
 
 class Notification(SQLModel, table=True):
@@ -232,3 +254,30 @@ class Notification(SQLModel, table=True):
     key: str = Field(unique=True, index=True)
     sent_at: datetime = utc(nullable=False)
     detail: str = ""
+    # Schema 3: a send is claimed before it is attempted, so two processes never both send.
+    state: str = Field(  # claimed | sent | failed
+        default="sent", sa_column=sa.Column(sa.String, nullable=False, server_default="sent")
+    )
+    claimed_at: datetime | None = utc()
+    claimed_by: str | None = None
+    message_id: str | None = None
+    attempts: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
+    )
+    last_error: str | None = None
+    payload: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=sa.Column(sa.JSON, nullable=False, server_default=sa.text("'{}'")),
+    )
+
+
+class MatcherModel(SQLModel, table=True):
+    """Schema 3: the re-ranking model learned from reviews, shared by every watcher of a team."""
+
+    __tablename__ = "matcher_model"
+    name: str = Field(primary_key=True)
+    trained_at: datetime = utc(nullable=False)
+    examples: int = 0
+    weights: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )

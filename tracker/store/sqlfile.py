@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 APP_ID = "tracker"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_DB = "commitments.db"
 SQLITE_HEADER = b"SQLite format 3\x00"
 # Query parameters that carry a secret in a database URL (libpq's and common drivers' names).

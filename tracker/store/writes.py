@@ -31,9 +31,11 @@ _EVIDENCE_INSERT = (
     "INSERT INTO evidence (commitment_id, url, canonical_url, title, summary, title_key,"
     " published_at, source, publisher, language, country, stance, milestone, review,"
     " review_reason, reviewed_by, reviewed_at, cancels, matched_terms, score, note, created_at,"
-    " revision) VALUES (:commitment_id, :url, :canonical_url, :title, :summary, :title_key,"
+    " revision, cite, date_precision, suggested_milestone, suggested_stance, reasons)"
+    " VALUES (:commitment_id, :url, :canonical_url, :title, :summary, :title_key,"
     " :published_at, :source, :publisher, :language, :country, :stance, :milestone, :review,"
-    " NULL, :reviewed_by, :reviewed_at, :cancels, :matched_terms, :score, :note, :created_at, 0)"
+    " NULL, :reviewed_by, :reviewed_at, :cancels, :matched_terms, :score, :note, :created_at, 0,"
+    " :cite, :date_precision, :suggested_milestone, :suggested_stance, :reasons)"
 )
 
 
@@ -61,6 +63,11 @@ def evidence_params(conn: Conn, ev: NewEvidence) -> dict[str, Any]:
         "score": float(ev.score),
         "note": clean_stored(ev.note, 5000) if ev.note else None,
         "created_at": conn.time(ev.created_at),
+        "cite": clean_stored(ev.cite, 1000) if ev.cite else None,
+        "date_precision": ev.date_precision,
+        "suggested_milestone": ev.suggested_milestone,
+        "suggested_stance": str(ev.suggested_stance) if ev.suggested_stance else None,
+        "reasons": conn.json([clean_stored(r, 300) for r in ev.reasons]),
     }
 
 
@@ -460,6 +467,8 @@ _HEALTH_FIELDS = (
     "fingerprint",
     "snapshot",
     "next_due",
+    "skipped",
+    "rate_limit_remaining",
 )
 _TIME_FIELDS = {"last_attempt", "last_success", "failing_since", "next_due"}
 
@@ -525,6 +534,7 @@ def record_health(
         values = {f: getattr(h, f) for f in _HEALTH_FIELDS}
         for f in _TIME_FIELDS:
             values[f] = conn.time(values[f])
+        values["skipped"] = conn.json(values["skipped"])
         params.append(values)
     columns = ", ".join(_HEALTH_FIELDS)
     marks = ", ".join(f":{f}" for f in _HEALTH_FIELDS)
@@ -716,8 +726,6 @@ def _sync_curated(
     now: datetime,
     title_key: Any,
 ) -> int:
-    from tracker.urls import canonical_url
-
     curated = {
         url: ev_id
         for ev_id, url in conn.rows(
@@ -728,7 +736,7 @@ def _sync_curated(
     others: set[str] | None = None
     added = 0
     for item in items:
-        key = canonical_url(item.url)
+        key = item.key
         published = datetime.combine(item.on, time(12))
         ev_id = curated.get(key)
         if ev_id is None:
@@ -763,6 +771,8 @@ def _sync_curated(
                     cancels=item.cancels,
                     note=item.note or None,
                     created_at=now,
+                    cite=item.cite or None,
+                    date_precision=item.date_precision,
                 ),
             )
             added += 1
@@ -770,8 +780,8 @@ def _sync_curated(
         conn.run(
             "UPDATE evidence SET title = :title, title_key = :title_key, url = :url,"
             " publisher = :publisher, language = :language, published_at = :published,"
-            " stance = :stance, milestone = :milestone, note = :note, cancels = :cancels"
-            " WHERE id = :id",
+            " stance = :stance, milestone = :milestone, note = :note, cancels = :cancels,"
+            " cite = :cite, date_precision = :precision WHERE id = :id",
             {
                 "title": item.title,
                 "title_key": title_key(item.title),
@@ -783,6 +793,8 @@ def _sync_curated(
                 "milestone": item.milestone,
                 "note": item.note or None,
                 "cancels": bool(item.cancels),
+                "cite": item.cite or None,
+                "precision": item.date_precision,
                 "id": ev_id,
             },
         )
