@@ -12,7 +12,7 @@ from urllib.parse import quote, quote_plus
 
 from scrapers.base import Outcome, SourceSpec, Validators
 from scrapers.errors import SourceError, one_line
-from scrapers.http import HttpSession, HttpSettings, open_session
+from scrapers.http import HttpSession, HttpSettings, Network, open_session
 from scrapers.kinds import KINDS, RUNNERS
 
 __all__ = ["Postprocess", "collect", "collect_async", "scrub_secrets"]
@@ -117,9 +117,10 @@ async def collect_async(
     on_outcome: Callable[[Outcome], None] | None = None,
     *,
     postprocess: Postprocess | None = None,
+    network: Network | None = None,
 ) -> list[Outcome]:
     """`collect` for callers that already run an event loop."""
-    async with open_session(settings or HttpSettings()) as session:
+    async with open_session(settings or HttpSettings(), network) as session:
         if specs and session.workers is not None:
             # Its start-up (~0.3 s of CPU) then overlaps the first downloads.
             session.workers.prestart()
@@ -142,6 +143,7 @@ def collect(
     on_outcome: Callable[[Outcome], None] | None = None,
     *,
     postprocess: Postprocess | None = None,
+    network: Network | None = None,
 ) -> list[Outcome]:
     """Fetch all sources concurrently; outcomes come back in the order of `specs`.
 
@@ -149,12 +151,20 @@ def collect(
     `on_outcome` is called as each source finishes (for a progress display). A source's failure
     never raises: it becomes `Outcome(state="failed", reason=...)`. `postprocess`, if given,
     runs on each "ok" outcome in a parser process (see `Postprocess`); what it returns replaces
-    the outcome, and if it fails or overruns, the source fails alone.
+    the outcome, and if it fails or overruns, the source fails alone. `network` replaces name
+    resolution and connecting (for tests; see scrapers/network.py).
     """
-    coroutine = collect_async(specs, validators, settings, on_outcome, postprocess=postprocess)
+    coroutine = collect_async(
+        specs, validators, settings, on_outcome, postprocess=postprocess, network=network
+    )
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        running = False
+    else:
+        running = True
+    if not running:
+        # Outside the `except` block, so that errors inside the run are not chained to it.
         return asyncio.run(coroutine)
     # Called from inside an event loop (e.g. a notebook): run ours on a thread of its own.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:

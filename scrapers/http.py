@@ -19,10 +19,12 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, ParamSpec, TypeVar
 
+import httpcore
 import httpx
 
 from scrapers.base import Validators
-from scrapers.errors import SourceError, one_line
+from scrapers.errors import SourceError, one_line, redact_url
+from scrapers.network import PEER_ADDRESS, Network, backends, is_public
 from scrapers.text import decode_body
 from scrapers.worker import WorkerPool
 
@@ -30,6 +32,7 @@ __all__ = [
     "DEFAULT_USER_AGENT",
     "HttpSession",
     "HttpSettings",
+    "Network",
     "Response",
     "build_client",
     "describe_size",
@@ -49,6 +52,11 @@ _RETRY_AFTER_STATUSES = frozenset({429, 503})
 # OpenSky announces its wait in its own header; treating it like Retry-After keeps one policy.
 _RETRY_AFTER_HEADERS = ("retry-after", "x-rate-limit-retry-after-seconds")
 _DECODE_STEP = 64 * 1024
+# Request headers that carry credentials: never sent on to another scheme, host or port.
+_CREDENTIAL_HEADER = re.compile(r"auth|cookie|token|key|secret|session|password", re.I)
+# Marks a request that may only reach public addresses (see scrapers/network.py).
+_OUTWARD_ONLY = "tracker_outward_only"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,8 @@ class Response:
     headers: httpx.Headers
     body: bytes
     attempts: int = 1
+    # The IP address the answer came from (None if unknown).
+    peer: str | None = None
 
     @property
     def content_type(self) -> str:
@@ -302,28 +312,79 @@ def _connect_reason(exc: BaseException, host: str) -> str:
     return f"could not connect to {host}: {one_line(message) or type(exc).__name__}"
 
 
-def build_client(settings: HttpSettings) -> httpx.AsyncClient:
-    """The only httpx client in `scrapers/`: explicit timeouts, pool size and user agent."""
+class _TrustTransport(httpx.AsyncBaseTransport):
+    """Two connection pools: one for configured URLs, one for hops that must stay public.
+
+    Separate pools, so that a redirect can never reuse a connection opened to an inward address
+    for a configured source: every connection in the outward pool was checked as public.
+    """
+
+    def __init__(self, inward: httpx.AsyncHTTPTransport, outward: httpx.AsyncHTTPTransport):
+        self._inward = inward
+        self._outward = outward
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self._outward if request.extensions.get(_OUTWARD_ONLY) else self._inward
+        return await transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        try:
+            await self._inward.aclose()
+        finally:
+            await self._outward.aclose()
+
+
+def _transport(
+    limits: httpx.Limits, context: ssl.SSLContext, backend: httpcore.AsyncNetworkBackend
+) -> httpx.AsyncHTTPTransport:
+    transport = httpx.AsyncHTTPTransport(verify=context, limits=limits)
+    # httpx takes no network backend, so the pool it built is replaced by one that uses ours
+    # (httpx's transport only maps requests and errors around `_pool`).
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=context,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=backend,
+    )
+    return transport
+
+
+def build_client(settings: HttpSettings, network: Network | None = None) -> httpx.AsyncClient:
+    """The only httpx client in `scrapers/`: explicit timeouts, pool size and user agent, and
+    every connection made through the address checks of scrapers/network.py."""
+    limits = httpx.Limits(
+        max_connections=settings.global_limit,
+        max_keepalive_connections=settings.global_limit,
+    )
+    context = httpx.create_ssl_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
+    inward, outward = backends(network)
     return httpx.AsyncClient(
+        transport=_TrustTransport(
+            _transport(limits, context, inward), _transport(limits, context, outward)
+        ),
         timeout=httpx.Timeout(
             connect=settings.connect_timeout,
             read=settings.read_timeout,
             write=settings.write_timeout,
             pool=settings.pool_timeout,
         ),
-        limits=httpx.Limits(
-            max_connections=settings.global_limit,
-            max_keepalive_connections=settings.global_limit,
-        ),
         headers={
             "User-Agent": settings.user_agent,
             # Only what _BoundedDecoder can inflate under the size cap.
             "Accept-Encoding": "gzip, deflate",
         },
-        # Redirects are followed by HttpSession so that loops, hop counts and per-host limits
-        # are ours to enforce.
+        # Redirects are followed by HttpSession so that loops, hop counts, per-host limits and
+        # where a redirect may lead are ours to enforce.
         follow_redirects=False,
+        # No proxy from the environment: through a proxy we could not see, or check, the
+        # address a request reaches.
+        trust_env=False,
     )
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
 
 
 @dataclass
@@ -403,11 +464,14 @@ class HttpSession:
         validators: Validators | None = None,
         accept: str | None = None,
         min_interval: float = 0.0,
+        follow_redirects: bool = True,
     ) -> Response:
         """One logical request: redirects, retries, pacing and every cap applied.
 
         Returns the final response whatever its status (callers decide what a 404 means);
-        raises SourceError for transport failures, caps, loops and over-long Retry-After.
+        raises SourceError for transport failures, caps, loops, over-long Retry-After and
+        redirects that would lead inward. With `follow_redirects=False` (credential requests
+        such as an OAuth token) a redirect is returned as it is, never followed.
         """
         sent: dict[str, str] = dict(headers or {})
         if accept:
@@ -420,26 +484,44 @@ class HttpSession:
         visited = [url]
         current = url
         body = data
+        # The configured URL may point anywhere; once an answer has come from a public address,
+        # every later hop must reach a public address too (checked when connecting).
+        outward_only = False
         for hop in range(self.settings.max_redirects + 1):
-            response = await self._with_retries(method, current, sent, body, min_interval)
+            response = await self._with_retries(
+                method, current, sent, body, min_interval, outward_only
+            )
+            outward_only = outward_only or is_public(response.peer)
             location = response.headers.get("location")
-            if response.status not in _REDIRECTS or not location:
+            if not follow_redirects or response.status not in _REDIRECTS or not location:
                 return response
             try:
                 target = httpx.URL(current).join(location)
             except httpx.InvalidURL as exc:
-                raise SourceError(f"bad redirect to {location!r}: {exc}") from None
+                raise SourceError(f"bad redirect to {redact_url(location)!r}: {exc}") from None
             if target.scheme not in ("http", "https"):
                 raise SourceError(f"redirect to unsupported URL scheme '{target.scheme}'")
             if str(target) in visited:
-                raise SourceError(f"redirect loop: {current} redirects back to {target}")
+                raise SourceError(
+                    f"redirect loop: {redact_url(current)} redirects back to "
+                    f"{redact_url(str(target))}"
+                )
             if hop == self.settings.max_redirects:
                 break
             if response.status == 303 or (response.status in (301, 302) and method == "POST"):
                 method, body = "GET", None
-            if target.netloc != httpx.URL(current).netloc:
-                # Credentials are for the host they were meant for, never for where it sends us.
-                sent.pop("Authorization", None)
+            if _origin(target) != _origin(httpx.URL(current)):
+                # Credentials are for the scheme, host and port they were meant for, never for
+                # wherever a server sends us (https → http on the same host included).
+                for name in [n for n in sent if _CREDENTIAL_HEADER.search(n)]:
+                    del sent[name]
+                target = target.copy_with(userinfo=b"")
+                if body is not None:
+                    # A 307/308 would re-send the form (a client secret, say) to the new host.
+                    raise SourceError(
+                        f"redirect to {redact_url(str(target))} not followed: it would send "
+                        "the request body to another host"
+                    )
             current = str(target)
             visited.append(current)
         raise SourceError(f"too many redirects (more than {self.settings.max_redirects})")
@@ -451,13 +533,16 @@ class HttpSession:
         headers: dict[str, str],
         data: Mapping[str, str] | None,
         min_interval: float,
+        outward_only: bool,
     ) -> Response:
         host = httpx.URL(url).netloc.decode("ascii", "replace")
         attempt = 0
         while True:
             await self._pace(host, min_interval)
             try:
-                response = await self._exchange(method, url, headers, data, host, attempt + 1)
+                response = await self._exchange(
+                    method, url, headers, data, host, attempt + 1, outward_only
+                )
             except _Transient as exc:
                 if attempt >= self.settings.max_retries:
                     suffix = f" (after {attempt + 1} attempts)" if attempt else ""
@@ -502,13 +587,20 @@ class HttpSession:
         data: Mapping[str, str] | None,
         host: str,
         attempt: int,
+        outward_only: bool,
     ) -> Response:
         settings = self.settings
         # The deadline starts once we hold a slot: waiting our turn is not the server's fault.
         async with self._host_limit(host), self._global():
             try:
                 async with asyncio.timeout(settings.deadline):
-                    request = self.client.build_request(method, url, headers=headers, data=data)
+                    request = self.client.build_request(
+                        method,
+                        url,
+                        headers=headers,
+                        data=data,
+                        extensions={_OUTWARD_ONLY: outward_only},
+                    )
                     raw = await self.client.send(request, stream=True)
                     try:
                         if raw.status_code in _REDIRECTS or raw.status_code == 304:
@@ -551,17 +643,22 @@ class HttpSession:
             except httpx.ReadError:
                 raise _Transient(f"connection reset by {host}") from None
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-                raise SourceError(f"invalid URL {url!r}: {exc}") from None
+                raise SourceError(f"invalid URL {redact_url(url)!r}: {exc}") from None
             except httpx.HTTPError as exc:
                 detail = one_line(str(exc)) or type(exc).__name__
                 raise SourceError(f"HTTP error from {host}: {detail}") from None
+        stream = raw.extensions.get("network_stream")
+        peer = stream.get_extra_info(PEER_ADDRESS) if stream is not None else None
         return Response(
-            url=str(raw.url),
+            # Without user information: the URL is the base of the links in a feed, and they
+            # must not carry the feed's password into stored evidence.
+            url=str(raw.url.copy_with(userinfo=b"")),
             status=raw.status_code,
             reason_phrase=raw.reason_phrase,
             headers=raw.headers,
             body=body,
             attempts=attempt,
+            peer=peer if isinstance(peer, str) else None,
         )
 
     async def _read_body(self, raw: httpx.Response) -> bytes:
@@ -593,11 +690,16 @@ def _worker_pool(settings: HttpSettings) -> WorkerPool:
 
 
 @asynccontextmanager
-async def open_session(settings: HttpSettings) -> AsyncIterator[HttpSession]:
-    """The client and the parser processes of one run; both are closed when the run ends."""
+async def open_session(
+    settings: HttpSettings, network: Network | None = None
+) -> AsyncIterator[HttpSession]:
+    """The client and the parser processes of one run; both are closed when the run ends.
+
+    `network` replaces name resolution and connecting (tests: a stub resolver and dialer).
+    """
     workers = _worker_pool(settings)
     try:
-        async with build_client(settings) as client:
+        async with build_client(settings, network) as client:
             yield HttpSession(client=client, settings=settings, workers=workers)
     finally:
         await workers.aclose()
