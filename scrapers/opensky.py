@@ -156,8 +156,13 @@ class _Tokens:
                 and self._cache["expires"] > time.monotonic()
             ):
                 return token
+            # A redirect would carry the client secret elsewhere: token requests follow none.
             response = await self._session.fetch(
-                self._url, method="POST", data=self._form, accept="application/json"
+                self._url,
+                method="POST",
+                data=self._form,
+                accept="application/json",
+                follow_redirects=False,
             )
             token, lifetime = self._read(response)
             self._cache["token"] = token
