@@ -25,6 +25,7 @@ a dialer that routes it to a local server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 import ssl
@@ -39,6 +40,7 @@ from scrapers.errors import SourceError
 __all__ = [
     "PEER_ADDRESS",
     "GuardedBackend",
+    "Lookups",
     "Network",
     "Resolver",
     "address_kind",
@@ -111,13 +113,30 @@ def _literal(host: str) -> bool:
     return True
 
 
-class _Lookups:
+class Lookups:
     """Name resolution for one run: one lookup at a time per name, failures remembered."""
 
     def __init__(self, resolver: Resolver) -> None:
         self._resolver = resolver
         self._failed: dict[str, str] = {}
         self._pending: dict[tuple[str, int], asyncio.Future[list[str]]] = {}
+        self._failures: dict[str, asyncio.Event] = {}
+
+    def failure(self, host: str) -> str | None:
+        """Why `host` could not be resolved earlier in this run (None: it has not failed)."""
+        return self._failed.get(host.lower().rstrip("."))
+
+    async def failed_within(self, host: str, seconds: float) -> str | None:
+        """Wait up to `seconds`; return early with the reason if `host` fails to resolve."""
+        name = host.lower().rstrip(".")
+        if name not in self._failed and not _literal(name):
+            event = self._failures.setdefault(name, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await event.wait()
+        elif name not in self._failed:
+            await asyncio.sleep(seconds)
+        return self._failed.get(name)
 
     async def resolve(self, host: str, port: int, timeout: float | None) -> list[str]:
         if _literal(host):
@@ -148,6 +167,8 @@ class _Lookups:
             addresses = []
         if not addresses:
             self._failed[name] = reason
+            if name in self._failures:
+                self._failures[name].set()
             raise SourceError(reason)
         return addresses
 
@@ -191,7 +212,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     """
 
     def __init__(
-        self, lookups: _Lookups, dial: httpcore.AsyncNetworkBackend, *, inward: bool
+        self, lookups: Lookups, dial: httpcore.AsyncNetworkBackend, *, inward: bool
     ) -> None:
         self._lookups = lookups
         self._dial = dial
@@ -252,10 +273,9 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._dial.sleep(seconds)
 
 
-def backends(network: Network | None) -> tuple[GuardedBackend, GuardedBackend]:
+def backends(network: Network | None, lookups: Lookups) -> tuple[GuardedBackend, GuardedBackend]:
     """(inward, outward) backends sharing one run's name lookups."""
     network = network or Network()
-    lookups = _Lookups(network.resolver)
     dial = network.dial or httpcore.AnyIOBackend()
     return (
         GuardedBackend(lookups, dial, inward=True),

@@ -578,3 +578,25 @@ def test_a_failed_lookup_is_remembered_for_the_rest_of_the_run() -> None:
 
     assert asyncio.run(one_after_another()) == ["could not resolve host gone.test"] * 3
     assert names.asked == ["gone.test"]
+
+
+def test_paced_sources_on_a_dead_name_do_not_wait_their_turn() -> None:
+    # Four searches on one host, two seconds apart when it answers; none when it cannot.
+    specs = [
+        SourceSpec(
+            name=f"news-{n}",
+            kind="google_news",
+            language="en",
+            queries=(("", f"query {n}"),),
+            options={"base_url": "http://search.test/rss/search", "min_interval": 2},
+        )
+        for n in range(4)
+    ]
+    names = Names({})
+    started = time.monotonic()
+    outcomes = run(specs, names, Routes())
+    assert time.monotonic() - started < 1.5
+    assert {o.reason for o in outcomes} == {
+        f'query "query {n}": could not resolve host search.test' for n in range(4)
+    }
+    assert names.asked == ["search.test"]
