@@ -112,11 +112,11 @@ def inspect_sqlite_file(path: Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_
         return None
     if header != SQLITE_HEADER:
         raise EnvironmentProblem(f"{path} is not a SQLite database; left untouched")
-    if not _size_matches_header(path):
-        raise EnvironmentProblem(f"{path} is truncated or damaged; left untouched")
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=busy_timeout_ms / 1000)
         try:
+            if not _looks_whole(path):
+                _quick_check(conn, path)
             tables = {
                 r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
@@ -140,10 +140,20 @@ def inspect_sqlite_file(path: Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_
     return version_from_meta(meta, str(path))
 
 
-def _size_matches_header(path: Path) -> bool:
-    """The header's page size × page count must fit in the file (a cheap truncation check)."""
-    with path.open("rb") as handle:
-        header = handle.read(100)
+def _looks_whole(path: Path) -> bool:
+    """Whether the file is as long as its header says: a cheap hint, never a verdict.
+
+    When it is not, SQLite is asked to check the file (`_quick_check`): during a checkpoint SQLite
+    writes the header before the file has grown, and the pages past the end are still in the
+    write-ahead log, so a sound database can look short for a moment (or for good, after a kill at
+    that moment). Checking every time would cost a full read of a large database on every command.
+    """
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(100)
+        size = path.stat().st_size
+    except OSError:
+        return False
     if len(header) < 100:
         return False
     page_size = int.from_bytes(header[16:18], "big")
@@ -153,8 +163,17 @@ def _size_matches_header(path: Path) -> bool:
     pages = int.from_bytes(header[28:32], "big")
     # The in-header size is only valid when the change counter matches "version-valid-for".
     if header[24:28] != header[92:96] or pages == 0:
-        return path.stat().st_size % page_size == 0
-    return path.stat().st_size >= pages * page_size
+        return size % page_size == 0
+    return size >= pages * page_size
+
+
+def _quick_check(conn: sqlite3.Connection, path: Path) -> None:
+    """SQLite's own verdict on the file and its write-ahead log (read-only: nothing is changed)."""
+    problems = [str(r[0]) for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
+    if problems != ["ok"]:
+        raise EnvironmentProblem(
+            f"{path} is damaged (SQLite's check: {'; '.join(problems)[:200]}); left untouched"
+        )
 
 
 def version_from_meta(meta: dict[str, str], where: str) -> int:
