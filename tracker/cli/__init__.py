@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from tracker.cli import db as _db  # noqa: F401  (registers its commands)
+from tracker.cli import publish as _publish  # noqa: F401
 from tracker.cli import register as _register
 from tracker.cli import report as _report  # noqa: F401
 from tracker.cli import review as _review  # noqa: F401
