@@ -5,17 +5,25 @@ BEGIN so that schema creation is transactional too); any other SQLAlchemy URL (P
 SQLAlchemy. The schema is versioned in `tracker_meta`: a new database is created and seeded in one
 transaction, an older one is upgraded in place, and a database that is not ours is refused without
 being touched.
+
+Three things a long-running process needs are here too: a per-thread *write guard* (the refresh
+lock checks, before every write transaction, that it is still held, and on PostgreSQL the writes
+run on the very connection that holds it), a `cancel` event that stops a refresh at its next
+write (SIGTERM in the daemon), and the file's identity, so that a database deleted or replaced
+under a running daemon is noticed (`replaced`, `abandon`).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tracker.errors import EnvironmentProblem, UsageError
 from tracker.settings import DEFAULT_BUSY_TIMEOUT_MS
@@ -30,11 +38,41 @@ from tracker.store.sqlfile import (
     version_from_meta,
 )
 
-__all__ = ["Database", "Seeder", "describe_error", "open_database"]
+__all__ = [
+    "Database",
+    "Seeder",
+    "WriteGuard",
+    "describe_error",
+    "is_database_error",
+    "is_environment_error",
+    "open_database",
+]
 
 CREATE_LOCK_KEY = 0x7472_6B63  # PostgreSQL advisory lock held while creating the schema
 
 Seeder = Callable[[Conn], None]
+FileId = tuple[int, int]  # (st_dev, st_ino)
+
+# Connections of a database file that was replaced under us: never used again and never closed,
+# because closing the last one would checkpoint into the old file and delete the write-ahead log
+# by name — a name that may by then belong to the new file.
+_ABANDONED: list[Any] = []
+
+
+class WriteGuard(Protocol):
+    """Checked at the start of every write transaction of the thread that installed it."""
+
+    connection: Any  # a SQLAlchemy connection to write on (PostgreSQL), or None
+
+    def check(self, conn: Conn) -> None: ...
+
+
+def _file_id(path: Path) -> FileId | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 @dataclass
@@ -48,6 +86,10 @@ class Database:
     _local: threading.local = field(default_factory=threading.local)
     _opened: list[sqlite3.Connection] = field(default_factory=list)
     _opened_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Set to stop writers that run under a guard (a refresh) at their next transaction.
+    cancel: threading.Event = field(default_factory=threading.Event)
+    identity: FileId | None = None  # the SQLite file's (st_dev, st_ino) when it was opened
+    _sidecars: dict[str, FileId] = field(default_factory=dict)  # its -wal and -shm, last seen
 
     @property
     def dialect(self) -> str:
@@ -116,14 +158,86 @@ class Database:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Conn]:
-        """One transaction that commits at the end or rolls back entirely on any error."""
+    def write(self, *, guarded: bool = True) -> Iterator[Conn]:
+        """One transaction that commits at the end or rolls back entirely on any error.
+
+        Under a write guard (a refresh holding its lock) the guard is checked first, inside the
+        transaction; `guarded=False` is for writes that must happen whatever the guard says (the
+        record that a mail went out)."""
+        guard: WriteGuard | None = getattr(self._local, "guard", None) if guarded else None
         if self.path is not None:
             with self._sqlite_transaction(writer=True) as conn:
+                if guard is not None:
+                    guard.check(conn)
+                yield conn
+            return
+        pinned = guard.connection if guard is not None else None
+        if pinned is not None:
+            with pinned.begin():
+                conn = SaConn(pinned)
+                assert guard is not None
+                guard.check(conn)
                 yield conn
             return
         with self._engine.connect() as raw, raw.begin():
             yield SaConn(raw)
+
+    @contextmanager
+    def guarded_by(self, guard: WriteGuard) -> Iterator[None]:
+        """Check `guard` before every write transaction of this thread while inside."""
+        previous = getattr(self._local, "guard", None)
+        self._local.guard = guard
+        try:
+            yield
+        finally:
+            self._local.guard = previous
+
+    # ------------------------------------------------------------ the file under us
+
+    def remember_files(self) -> None:
+        """Note the identity of the write-ahead log and shared-memory files beside the database
+        (called before each job of a long-running process, while the file is still ours)."""
+        if self.path is None or self.replaced() is not None:
+            return
+        for suffix in ("-wal", "-shm"):
+            found = _file_id(Path(f"{self.path}{suffix}"))
+            if found is not None:
+                self._sidecars[suffix] = found
+
+    def replaced(self) -> str | None:
+        """'deleted' or 'replaced' when the file at the path is no longer the one opened."""
+        if self.path is None or self.identity is None:
+            return None
+        now = _file_id(self.path)
+        if now is None:
+            return "deleted"
+        return None if now == self.identity else "replaced"
+
+    def set_aside(self) -> list[Path]:
+        """The file was replaced: rename its old write-ahead log and shared memory, if still
+        beside the path, so that SQLite never applies them to the new file (open connections keep
+        theirs). Call before the path is opened again. Returns where they went."""
+        moved: list[Path] = []
+        if self.path is None:
+            return moved
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        for suffix, known in self._sidecars.items():
+            current = Path(f"{self.path}{suffix}")
+            if _file_id(current) == known:
+                aside = current.with_name(f"{current.name}.replaced-{stamp}")
+                with suppress(OSError):
+                    current.rename(aside)
+                    moved.append(aside)
+        self._sidecars = {}
+        return moved
+
+    def abandon(self) -> None:
+        """Stop using a replaced file for good (once no job runs on it): its connections are
+        dropped unclosed (see `_ABANDONED`)."""
+        with self._opened_lock:
+            _ABANDONED.extend(self._opened)
+            self._opened = []
+        self._local = threading.local()
 
     @contextmanager
     def session_connection(self) -> Iterator[Any]:
@@ -164,7 +278,9 @@ def open_database(
     path = sqlite_path(url)
     if path is not None:
         version = inspect_sqlite_file(path, busy_timeout_ms)
-        database = Database(url=url, path=path, busy_timeout_ms=busy_timeout_ms)
+        database = Database(
+            url=url, path=path, busy_timeout_ms=busy_timeout_ms, identity=_file_id(path)
+        )
     else:
         database = Database(url=url, path=None, _engine=_server_engine(url))
         version = None
@@ -185,6 +301,8 @@ def open_database(
             with database.write() as conn:
                 upgrade(conn, version)
             database.upgraded_from = version
+        if path is not None:
+            database.identity = _file_id(path)  # the file a first use just created
     except EnvironmentProblem:
         database.dispose()
         raise
@@ -194,6 +312,22 @@ def open_database(
             raise EnvironmentProblem(describe_error(exc, database.display)) from exc
         raise
     return database
+
+
+def is_environment_error(exc: BaseException) -> bool:
+    """Locked, read-only, disk full, server gone, refresh lock lost: the environment's problem,
+    not the data's."""
+    return isinstance(exc, EnvironmentProblem) or _is_operational(exc)
+
+
+def is_database_error(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.Error):
+        return True
+    try:
+        import sqlalchemy as sa
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, sa.exc.SQLAlchemyError)
 
 
 def _is_operational(exc: BaseException) -> bool:
