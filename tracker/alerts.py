@@ -7,16 +7,19 @@ Each event has a key in the Notification table and goes out once:
 - `source-failing:<name>:<failing_since>` for a source at or past FAILURE_THRESHOLD failures;
 - `source-recovered:<name>:<last_success>` for a source that worked again after failing.
 
-A key is recorded only after the mail went out, so an event whose mail failed is sent by a later
-refresh (status changes while still in the window, failing sources while they still fail).
+The keys are claimed before the mail is sent (`tracker.mail.claim`), inside the refresh lock (the
+refresh's `while_locked` step), so a refresh that waited for the lock finds them taken. An event
+whose mail failed keeps its title and body in its row and goes out with a later refresh while it
+is within ALERT_WINDOW — also a "works again" event, which no later refresh would see afresh. An
+event whose fate is unknown (the mail may have gone) is said once and never sent again.
 Nothing here raises: the refresh's exit code stays about its sources, and a problem becomes one line.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tracker.errors import TrackerError
 
@@ -24,9 +27,11 @@ if TYPE_CHECKING:
     from tracker.refresh import RefreshReport
     from tracker.settings import Settings
     from tracker.store import Database
+    from tracker.store.notifications import Notice
 
 ALERT_WINDOW = timedelta(days=3)
 ALERT_RECIPIENTS = "TRACKER_ALERT_TO"  # falls back to TRACKER_MAIL_TO
+KINDS = ("status", "source-failing", "source-recovered")
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,17 @@ def _stamp(value: datetime) -> str:
 
 
 def collect_events(db: Database, report: RefreshReport, now: datetime) -> list[Event]:
-    """Events this refresh (or a recent one whose mail failed) produced, not yet sent."""
+    """Events this refresh (or a recent one) produced: not yet sent, and not claimed either."""
+    from tracker.store import notifications
+
+    events = _derive(db, report, now)
+    with db.read() as conn:
+        known = notifications.find_many(conn, [e.key for e in events])
+    return [e for e in events if e.key not in known]
+
+
+def _derive(db: Database, report: RefreshReport, now: datetime) -> list[Event]:
+    """Every event the database and this refresh's results show, sent or not."""
     from tracker.outputs.escape import terminal
     from tracker.refresh import FAILURE_THRESHOLD
     from tracker.store import reads
@@ -103,8 +118,7 @@ def collect_events(db: Database, report: RefreshReport, now: datetime) -> list[E
                         ),
                     )
                 )
-        done = reads.sent_keys(conn, [e.key for e in events])
-    return [e for e in events if e.key not in done]
+    return events
 
 
 def _counted(events: list[Event]) -> str:
@@ -138,27 +152,93 @@ def compose(events: list[Event]) -> tuple[str, str]:
 def send_refresh_alerts(
     db: Database, settings: Settings, report: RefreshReport, now: datetime | None = None
 ) -> list[str]:
-    """Mail the refresh's new events in one message; returns lines for the person running it."""
+    """Mail the refresh's new events, and earlier ones whose mail failed, in one message; returns
+    lines for the person running it. Run it while the refresh still holds its lock."""
     from tracker.dates import utcnow
 
     now = now or utcnow()
     try:
-        events = collect_events(db, report, now)
-        if not events:
-            return []
-        from tracker import mail
-
-        smtp = mail.load_settings(settings.env, recipients_variable=ALERT_RECIPIENTS)
-        subject, body = compose(events)
-        mail.send(smtp, mail.text_message(smtp, subject, body))
+        return _send(db, settings, report, now)
     except TrackerError as exc:
         return [f"alerts not sent: {exc}"]
     except Exception as exc:  # an alert must never break the refresh that triggered it
         return [f"alerts not sent: unexpected {type(exc).__name__}: {exc}"]
-    to = ", ".join(a.addr for a in smtp.recipients)
-    line = f"alert sent to {to}: {_counted(events)}"
+
+
+def _send(db: Database, settings: Settings, report: RefreshReport, now: datetime) -> list[str]:
+    from tracker import mail
+    from tracker.store import notifications
+
+    fresh = _derive(db, report, now)
+    with db.read() as conn:
+        known = notifications.find_many(conn, [e.key for e in fresh])
+        retry = notifications.pending(
+            conn, [f"{kind}:" for kind in KINDS], since=now - ALERT_WINDOW
+        )
+    candidates: dict[str, Event] = {}
+    for notice in retry:  # failed earlier: the stored event, unless this refresh has it afresh
+        stored = _event(notice.payload)
+        if stored is not None:
+            candidates[notice.key] = stored
+    for event in fresh:
+        row = known.get(event.key)
+        if row is None or row.state == notifications.FAILED:
+            candidates[event.key] = event
+    lines = _unknown_lines(db, [n for n in known.values() if mail.unknown(n, now)])
+    if not candidates:
+        return lines
+    events = sorted(candidates.values(), key=lambda e: (KINDS.index(e.kind), e.key))
+    won, _ = mail.claim(
+        db,
+        [e.key for e in events],
+        payloads={e.key: asdict(e) for e in events},
+        now=now,
+    )
+    events = [e for e in events if e.key in set(won)]
+    if not events:
+        return lines
+    keys = [e.key for e in events]
+    subject, body = compose(events)
     try:
-        mail.record_sent(db, [e.key for e in events], subject)
-    except Exception as exc:
-        return [f"{line}; but recording it failed ({type(exc).__name__}), so it may be sent again"]
-    return [line]
+        smtp = mail.load_settings(settings.env, recipients_variable=ALERT_RECIPIENTS)
+    except TrackerError as exc:
+        from tracker.dates import utcnow
+
+        with db.write(guarded=False) as conn:
+            notifications.mark_failed(conn, keys, by=mail.claimer(), now=utcnow(), error=str(exc))
+        mail.release(keys)
+        return [*lines, f"alerts not sent: {exc}"]
+    message = mail.text_message(
+        smtp, subject, body, mid=mail.message_id("alert", sorted(keys), smtp)
+    )
+    try:
+        mail.send_claimed(db, smtp, message, keys, what="alert", detail=subject)
+    except TrackerError as exc:
+        return [*lines, f"alerts not sent: {exc}"]
+    to = ", ".join(a.addr for a in smtp.recipients)
+    return [*lines, f"alert sent to {to}: {_counted(events)}"]
+
+
+def _event(payload: dict[str, Any]) -> Event | None:
+    try:
+        event = Event(**{k: str(payload[k]) for k in ("key", "kind", "title", "body")})
+    except (KeyError, TypeError):
+        return None
+    return event if event.kind in KINDS else None
+
+
+def _unknown_lines(db: Database, unknown: list[Notice]) -> list[str]:
+    """Events whose mail may or may not have gone out: said once, never sent again."""
+    from tracker.store import notifications
+
+    unsaid = [n for n in unknown if not n.payload.get("unknown_said")]
+    if not unsaid:
+        return []
+    with db.write(guarded=False) as conn:
+        notifications.note(conn, [n.key for n in unsaid], unknown_said=True)
+    first = min((n.claimed_at for n in unsaid if n.claimed_at), default=None)
+    when = f" (claimed at {first:%Y-%m-%d %H:%M} UTC)" if first else ""
+    return [
+        f"alerts: sent state unknown for {len(unsaid)} event(s){when}: the mail may have gone "
+        "out, so they are not sent again"
+    ]

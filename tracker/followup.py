@@ -1,5 +1,9 @@
 """What happens after a refresh, decided once for `tracker refresh` and for the daemon: which lines
 a person sees, which alerts go out, the one-line log, and the exit code.
+
+Alerts go out while the refresh still holds its lock (`Followup.while_locked`, handed to
+`refresh(..., while_locked=...)`), so a refresh that waited for the lock never finds them unsent;
+the rest (`Followup.after`) runs once the lock is released.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ if TYPE_CHECKING:
     from tracker.settings import Settings
     from tracker.store import Database
 
-__all__ = ["AfterRefresh", "after_refresh"]
+__all__ = ["AfterRefresh", "Followup", "after_refresh"]
 
 
 def _plural(n: int, one: str) -> str:
@@ -62,14 +66,34 @@ def _log(report: RefreshReport) -> str:
     return line
 
 
+class Followup:
+    """The after-refresh policy of one refresh: `while_locked` (alerts, when `notify` or
+    TRACKER_NOTIFY), then `after` (what to print and log, the exit code)."""
+
+    def __init__(self, db: Database, settings: Settings, *, notify: bool, quiet: bool) -> None:
+        self.db, self.settings, self.quiet = db, settings, quiet
+        self.notify = notify or settings.notify
+        self.alerts: list[str] | None = None  # None until the alerts step ran
+
+    def while_locked(self, report: RefreshReport) -> None:
+        """Collect and send the alerts: pass this as `refresh(..., while_locked=...)`."""
+        self.alerts = []
+        if self.notify:
+            from tracker.alerts import send_refresh_alerts
+
+            self.alerts = send_refresh_alerts(self.db, self.settings, report)
+
+    def after(self, report: RefreshReport) -> AfterRefresh:
+        if self.alerts is None:  # a caller that did not hand `while_locked` to the refresh
+            self.while_locked(report)
+        alerts = self.alerts or []
+        lines = ([] if self.quiet else list(alerts)) + _lines(report, self.quiet)
+        return AfterRefresh(lines, _log(report), alerts, 1 if report.failed else 0)
+
+
 def after_refresh(
     db: Database, settings: Settings, report: RefreshReport, *, notify: bool, quiet: bool
 ) -> AfterRefresh:
-    """Alerts (when `notify` or TRACKER_NOTIFY), then what to print and log."""
-    alerts: list[str] = []
-    if notify or settings.notify:
-        from tracker.alerts import send_refresh_alerts
-
-        alerts = send_refresh_alerts(db, settings, report)
-    lines = ([] if quiet else list(alerts)) + _lines(report, quiet)
-    return AfterRefresh(lines, _log(report), alerts, 1 if report.failed else 0)
+    """Alerts (when `notify` or TRACKER_NOTIFY), then what to print and log, in one step (for a
+    refresh that has already released its lock: prefer `Followup`)."""
+    return Followup(db, settings, notify=notify, quiet=quiet).after(report)

@@ -1,4 +1,11 @@
-"""Mail: settings from the environment (or a TOML file), messages, SMTP delivery, "sent once".
+"""Mail: settings from the environment (or a TOML file), messages, SMTP delivery, each mail once.
+
+Each mail goes out once: it is claimed in the database before it is sent (`claim`), and recorded
+as sent, failed, or — when the server's answer to the complete message never came, or recording
+failed — left claimed: the one unknown window, never resent by itself (`send_claimed`). Its
+Message-ID is derived from what it is and whom it goes to (`message_id`), so a deliberate resend
+is recognisably the same message. The whole SMTP exchange has one deadline (TRACKER_SMTP_TIMEOUT)
+and a temporary refusal (4xx) is tried once more.
 
 The SMTP password comes from TRACKER_SMTP_PASSWORD or the config file only. It is never stored in the
 database, never part of a printed message or an error: `MailSettings` hides it from `repr`, and
@@ -9,25 +16,32 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
+import os
 import re
 import smtplib
 import socket
 import ssl
 import sys
+import threading
+import time
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tracker.errors import EnvironmentProblem, UsageError
+from tracker.errors import EnvironmentProblem, TrackerError, UsageError
 
 if TYPE_CHECKING:
     from tracker.reporting import Produced
     from tracker.store import Database
+    from tracker.store.notifications import Notice
+    from tracker.weeks import IsoWeek
 
 SECURITY = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
@@ -226,23 +240,40 @@ def load_settings(
 # ---------------------------------------------------------------- messages
 
 
-def _headers(message: EmailMessage, settings: MailSettings, subject: str) -> None:
+def message_id(kind: str, parts: Sequence[str], settings: MailSettings) -> str:
+    """The same Message-ID for the same mail: a hash of what it is (the kind and, e.g., the week),
+    its sorted recipients and the sending domain. A copy sent again after the unknown window (see
+    `deliver`) is then recognisably the same message, and mail clients show it once."""
+    assert settings.sender is not None
+    domain = settings.sender.addr.rpartition("@")[2].lower()
+    to = ",".join(sorted({a.addr.lower() for a in settings.recipients}))
+    digest = hashlib.sha256("\n".join([kind, *parts, to, domain]).encode("utf-8")).hexdigest()
+    return f"<tracker-{kind}-{digest[:32]}@{domain}>"
+
+
+def _headers(message: EmailMessage, settings: MailSettings, subject: str, mid: str | None) -> None:
     assert settings.sender is not None
     message["Subject"] = subject
     message["From"] = str(settings.sender)
     message["To"] = ", ".join(str(a) for a in settings.recipients)
     message["Date"] = format_datetime(datetime.now(UTC))
-    message["Message-ID"] = make_msgid(domain=settings.sender.addr.rpartition("@")[2])
+    message["Message-ID"] = mid or make_msgid(domain=settings.sender.addr.rpartition("@")[2])
     # RFC 3834: tells vacation responders not to answer a robot.
     message["Auto-Submitted"] = "auto-generated"
 
 
 def report_message(
-    settings: MailSettings, subject: str, markdown_text: str, attachment: bytes, filename: str
+    settings: MailSettings,
+    subject: str,
+    markdown_text: str,
+    attachment: bytes,
+    filename: str,
+    *,
+    mid: str | None = None,
 ) -> EmailMessage:
     """text/plain (the Markdown) and text/html as alternatives, plus the .md file attached."""
     message = EmailMessage()
-    _headers(message, settings, subject)
+    _headers(message, settings, subject, mid)
     message.set_content(markdown_text, subtype="plain", charset="utf-8")
     from tracker.outputs.html import render_html
 
@@ -251,9 +282,11 @@ def report_message(
     return message
 
 
-def text_message(settings: MailSettings, subject: str, text: str) -> EmailMessage:
+def text_message(
+    settings: MailSettings, subject: str, text: str, *, mid: str | None = None
+) -> EmailMessage:
     message = EmailMessage()
-    _headers(message, settings, subject)
+    _headers(message, settings, subject, mid)
     message.set_content(text, subtype="plain", charset="utf-8")
     return message
 
@@ -292,9 +325,96 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def _describe(exc: BaseException, settings: MailSettings) -> str:
+RETRY_PAUSE = 1.0  # seconds before the one retry of a temporary (4xx) refusal
+
+
+class MaybeSent(EnvironmentProblem):
+    """The whole message reached the server, but its answer did not come back: it may have been
+    accepted. Never retried by itself."""
+
+
+class _Temporary(Exception):
+    """A 4xx answer: the server asks to try again later. `text` is the one-line description."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket read that never waits past the exchange's deadline, however the server paces its
+    lines (a `220-` continuation every 2 s re-arms a per-read timeout forever, not this)."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the SMTP exchange ran out of time")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
+
+
+class _SMTP(smtplib.SMTP):
+    """smtplib with one deadline for the whole exchange: connecting, every read and every write
+    get only the time that is left. Counts the answers seen, and notes when the message's final
+    dot went out (after that, a missing answer leaves the delivery unknown)."""
+
+    def __init__(self, host: str, port: int, *, deadline: float, **kwargs: Any) -> None:
+        self.deadline = deadline
+        self.answers = 0
+        self.dot_sent = False
+        super().__init__(host, port, timeout=self.left(), **kwargs)
+
+    def left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the SMTP exchange ran out of time")
+        return left
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return super()._get_socket(host, port, self.left())  # type: ignore[misc]
+
+    def getreply(self) -> tuple[int, bytes]:
+        if self.file is None and self.sock is not None:
+            self.file = io.BufferedReader(_DeadlineReader(self.sock, self.deadline))
+        reply = super().getreply()
+        self.answers += 1
+        return reply
+
+    def send(self, s: Any) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.settimeout(self.left())
+            except TimeoutError:
+                self.close()
+                raise
+        super().send(s)
+        if isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
+            self.dot_sent = True
+
+
+class _SMTP_SSL(_SMTP, smtplib.SMTP_SSL):
+    pass
+
+
+def _describe(
+    exc: BaseException, settings: MailSettings, *, expired: bool = False, answers: int = 0
+) -> str:
     where = f"SMTP server {settings.where}"
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
+    if expired and answers:
+        text = (
+            f"{where} did not finish the exchange within {settings.timeout:g} s "
+            "(TRACKER_SMTP_TIMEOUT bounds the whole exchange)"
+        )
+    elif expired:
+        text = f"{where} did not answer within {settings.timeout:g} s"
+    elif isinstance(exc, smtplib.SMTPAuthenticationError):
         detail = _text(exc.smtp_error) if exc.smtp_error else ""
         text = f"{where} refused the login for user '{settings.user}': {exc.smtp_code} {detail}"
     elif isinstance(exc, smtplib.SMTPNotSupportedError):
@@ -334,11 +454,73 @@ def _describe(exc: BaseException, settings: MailSettings) -> str:
     return settings.scrub(" ".join(text.split()))
 
 
-def send(settings: MailSettings, message: EmailMessage) -> list[str]:
-    """Deliver `message`; returns recipients the server refused while accepting others.
+def _temporary(exc: BaseException) -> bool:
+    """A 4xx answer (451 local error, 421 closing, 450 mailbox busy, …): worth one more try."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(
+            400 <= code < 500 for code, _ in exc.recipients.values()
+        )
+    return isinstance(exc, smtplib.SMTPResponseException) and 400 <= exc.smtp_code < 500
 
-    Raises EnvironmentProblem (one line, no password) when nothing could be delivered.
-    """
+
+def _send_once(settings: MailSettings, message: EmailMessage, deadline: float) -> list[str]:
+    assert settings.host is not None and settings.sender is not None
+    smtp: _SMTP | None = None
+    try:
+        if settings.security == "ssl":
+            smtp = _SMTP_SSL(
+                settings.host, settings.port, deadline=deadline, context=_tls_context(settings)
+            )
+        else:
+            smtp = _SMTP(settings.host, settings.port, deadline=deadline)
+        if settings.security == "starttls":
+            smtp.ehlo()
+            if not smtp.has_extn("starttls"):
+                raise EnvironmentProblem(
+                    f"SMTP server {settings.where} does not offer STARTTLS; use "
+                    "TRACKER_SMTP_SECURITY=ssl, or none for a local relay"
+                )
+            smtp.starttls(context=_tls_context(settings))
+            smtp.ehlo()
+        if settings.user:
+            smtp.login(settings.user, settings.password or "")
+        refused = smtp.send_message(
+            message,
+            from_addr=settings.sender.addr,
+            to_addrs=[a.addr for a in settings.recipients],
+        )
+    except (EnvironmentProblem, UsageError):
+        if smtp is not None:
+            smtp.close()
+        raise
+    except (smtplib.SMTPException, OSError) as exc:
+        expired = time.monotonic() >= deadline
+        answers = smtp.answers if smtp is not None else 0
+        if smtp is not None:
+            smtp.close()
+        text = _describe(exc, settings, expired=expired, answers=answers)
+        if (
+            smtp is not None
+            and smtp.dot_sent
+            and not isinstance(exc, smtplib.SMTPResponseException)
+        ):
+            raise MaybeSent(f"{text} after the whole message had been sent") from None
+        if _temporary(exc):
+            raise _Temporary(text) from None
+        raise EnvironmentProblem(text) from None
+    # Accepted: whatever QUIT answers (or does not) changes nothing.
+    with suppress(Exception):
+        smtp.quit()
+    smtp.close()
+    return sorted(refused)
+
+
+def send(settings: MailSettings, message: EmailMessage) -> list[str]:
+    """Deliver `message` within TRACKER_SMTP_TIMEOUT for the whole exchange; returns recipients
+    the server refused while accepting others. A temporary refusal (4xx) is tried once more.
+
+    Raises EnvironmentProblem (one line, no password) when nothing was delivered, and MaybeSent
+    when the answer to the complete message never came."""
     if settings.host is None:
         raise UsageError("TRACKER_SMTP_HOST is not set; it is needed to send mail")
     if settings.user and settings.security == "none" and settings.host not in _LOOPBACK:
@@ -346,46 +528,28 @@ def send(settings: MailSettings, message: EmailMessage) -> list[str]:
             "refusing to send the SMTP password unencrypted: set TRACKER_SMTP_SECURITY to "
             "starttls or ssl"
         )
-    assert settings.sender is not None
+    deadline = time.monotonic() + settings.timeout
     try:
-        smtp: smtplib.SMTP
-        if settings.security == "ssl":
-            smtp = smtplib.SMTP_SSL(
-                settings.host,
-                settings.port,
-                timeout=settings.timeout,
-                context=_tls_context(settings),
-            )
-        else:
-            smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
-        with smtp:
-            if settings.security == "starttls":
-                smtp.ehlo()
-                if not smtp.has_extn("starttls"):
-                    raise EnvironmentProblem(
-                        f"SMTP server {settings.where} does not offer STARTTLS; use "
-                        "TRACKER_SMTP_SECURITY=ssl, or none for a local relay"
-                    )
-                smtp.starttls(context=_tls_context(settings))
-                smtp.ehlo()
-            if settings.user:
-                smtp.login(settings.user, settings.password or "")
-            refused = smtp.send_message(
-                message,
-                from_addr=settings.sender.addr,
-                to_addrs=[a.addr for a in settings.recipients],
-            )
-    except (EnvironmentProblem, UsageError):
-        raise
-    except (smtplib.SMTPException, OSError) as exc:
-        raise EnvironmentProblem(_describe(exc, settings)) from None
-    return sorted(refused)
+        return _send_once(settings, message, deadline)
+    except _Temporary as first:
+        pause = min(RETRY_PAUSE, deadline - time.monotonic() - RETRY_PAUSE)
+        if pause < 0:
+            raise EnvironmentProblem(first.text) from None
+        time.sleep(pause)
+    try:
+        return _send_once(settings, message, deadline)
+    except _Temporary as second:
+        raise EnvironmentProblem(f"{second.text} (tried twice)") from None
 
 
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
-# ---------------------------------------------------------------- "sent once" bookkeeping
+# ---------------------------------------------------------------- each mail once
+
+CLAIM_TIMEOUT = timedelta(minutes=10)  # a claim this old is no longer "being sent right now"
+_IN_FLIGHT: set[str] = set()  # keys this process is sending right now
+_IN_FLIGHT_LOCK = threading.Lock()
 
 
 def recipients_hash(recipients: Sequence[Address]) -> str:
@@ -397,27 +561,146 @@ def report_key(week_label: str, recipients: Sequence[Address]) -> str:
     return f"report:{week_label}:{recipients_hash(recipients)}"
 
 
+def claimer() -> str:
+    """Who claims a send: this host and process."""
+    return f"{socket.gethostname()} pid {os.getpid()}"
+
+
+def _claimer_alive(notice: Notice) -> bool | None:
+    """True/False when the claiming process is on this host and running/gone; None elsewhere."""
+    host, _, pid = (notice.claimed_by or "").partition(" pid ")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    if int(pid) == os.getpid():
+        with _IN_FLIGHT_LOCK:
+            return notice.key in _IN_FLIGHT
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def being_sent(notice: Notice, now: datetime) -> bool:
+    """A claim whose sender may still be at work: not to be touched, not even by a resend."""
+    if notice.state != "claimed" or notice.claimed_at is None:
+        return False
+    return _claimer_alive(notice) is not False and now - notice.claimed_at < CLAIM_TIMEOUT
+
+
+def unknown(notice: Notice, now: datetime) -> bool:
+    """Claimed, and nobody is sending it any more: the server may or may not have taken it."""
+    return notice.state == "claimed" and not being_sent(notice, now)
+
+
 def already_sent(db: Database, key: str) -> datetime | None:
-    from tracker.store import reads
+    from tracker.store import notifications
 
     with db.read() as conn:
-        return reads.sent_at(conn, key)
+        return notifications.sent_at(conn, key)
 
 
-def sent_keys(db: Database, keys: Sequence[str]) -> set[str]:
-    from tracker.store import reads
-
-    with db.read() as conn:
-        return reads.sent_keys(conn, keys)
-
-
-def record_sent(db: Database, keys: Sequence[str], detail: str) -> None:
-    """Remember that these notifications went out; an existing key is updated (a --resend)."""
+def claim(
+    db: Database,
+    keys: Sequence[str],
+    *,
+    resend: bool = False,
+    detail: str = "",
+    payloads: dict[str, dict[str, Any]] | None = None,
+    now: datetime | None = None,
+) -> tuple[list[str], dict[str, Notice]]:
+    """Claim `keys` for one send, atomically: (the keys now ours, the others as they stand).
+    A failed send is claimed again; with `resend` also a sent one or one whose fate is unknown,
+    never one that another process is sending right now."""
     from tracker.dates import utcnow
-    from tracker.store import writes
+    from tracker.store import notifications
 
-    with db.write() as conn:
-        writes.record_sent(conn, keys, detail, utcnow())
+    now = now or utcnow()
+
+    def may_take(notice: Notice) -> bool:
+        if notice.state == notifications.FAILED:
+            return True
+        return resend and not being_sent(notice, now)
+
+    with db.write(guarded=False) as conn:
+        won, lost = notifications.claim(
+            conn,
+            keys,
+            by=claimer(),
+            now=now,
+            detail=detail,
+            payloads=payloads,
+            may_take=may_take,
+        )
+    with _IN_FLIGHT_LOCK:  # ours now: until send_claimed ends, this process is sending them
+        _IN_FLIGHT.update(won)
+    return won, lost
+
+
+def release(keys: Iterable[str]) -> None:
+    """This process is no longer sending these keys (see `being_sent`)."""
+    with _IN_FLIGHT_LOCK:
+        _IN_FLIGHT.difference_update(keys)
+
+
+def send_claimed(
+    db: Database,
+    settings: MailSettings,
+    message: EmailMessage,
+    keys: Sequence[str],
+    *,
+    what: str,
+    detail: str,
+) -> list[str]:
+    """Send a message whose keys this process has claimed, and record how it went: `sent` once
+    the server accepted it, `failed` when it certainly did not, left `claimed` when that cannot be
+    known. Returns the recipients refused while others were accepted; raises one line otherwise."""
+    from tracker.dates import utcnow
+    from tracker.store import notifications
+
+    me = claimer()
+    to = ", ".join(a.addr for a in settings.recipients)
+    try:
+        try:
+            refused = send(settings, message)
+        except MaybeSent as exc:
+            with suppress(Exception), db.write(guarded=False) as conn:
+                notifications.note(conn, keys, error=str(exc))
+            raise EnvironmentProblem(
+                f"{what}: {exc}; the server may have taken it, so it is not sent again by "
+                "itself (sent state unknown); --resend sends it again"
+            ) from None
+        except TrackerError as exc:
+            with suppress(Exception), db.write(guarded=False) as conn:
+                notifications.mark_failed(conn, keys, by=me, now=utcnow(), error=str(exc))
+            raise
+        try:
+            with db.write(guarded=False) as conn:
+                notifications.mark_sent(
+                    conn, keys, by=me, now=utcnow(), detail=detail, mid=message["Message-ID"]
+                )
+        except Exception as exc:
+            from tracker.store import describe_error
+
+            raise EnvironmentProblem(
+                f"{what} was sent to {to}, but recording that failed "
+                f"({describe_error(exc, db.display)}); it stays claimed, so it is not sent "
+                "again by itself: the next run reports its state as unknown"
+            ) from None
+    finally:
+        release(keys)
+    return refused
+
+
+def unknown_line(what: str, notice: Notice, hint: str = "run with --resend to send again") -> str:
+    when = f"{notice.claimed_at:%Y-%m-%d %H:%M} UTC" if notice.claimed_at else "an unknown time"
+    why = notice.last_error or "the sending process ended before it could record the outcome"
+    return (
+        f"sent state unknown for {what}, claimed at {when} by {notice.claimed_by or 'unknown'} "
+        f"({why}); {hint}"
+    )
 
 
 # ---------------------------------------------------------------- the weekly report by mail
@@ -425,7 +708,7 @@ def record_sent(db: Database, keys: Sequence[str], detail: str) -> None:
 
 @dataclass(frozen=True)
 class Delivery:
-    state: str  # sent | already-sent | dry-run
+    state: str  # sent | already-sent | being-sent | dry-run
     lines: list[str]
 
 
@@ -438,38 +721,132 @@ def deliver_report(
     dry_run: bool = False,
     out: TextIO | None = None,
 ) -> Delivery:
-    """Mail the written report once per week and recipient list; `resend` mails it again."""
+    """Mail the written report exactly once per week and recipient list; `resend` mails it again.
+
+    The send is claimed in the database first, so of two runs at once (two daemons, a daemon and
+    cron, two team members) only one sends. Raises one line when it was not sent, or when its
+    fate is unknown (see `send_claimed`)."""
+    from tracker.dates import utcnow
+
     report, written = produced.report, produced.written
-    key = report_key(report.week.label, settings.recipients)
+    label = report.week.label
+    key = report_key(label, settings.recipients)
     to = ", ".join(a.addr for a in settings.recipients)
-    if not dry_run and not resend:
-        when = already_sent(db, key)
-        if when is not None:
-            return Delivery(
-                "already-sent",
-                [
-                    f"report {report.week.label} was already sent to {to} on "
-                    f"{when:%Y-%m-%d %H:%M} UTC; --resend sends it again"
-                ],
-            )
+    mid = message_id("report", [label], settings)
     # The attachment and the plain part are the file as written, even when an earlier run's
     # identical file was kept (its "Generated at" line then tells when it was first made).
     text = written.data.decode("utf-8")
-    message = report_message(settings, report.subject, text, written.data, written.path.name)
+    message = report_message(
+        settings, report.subject, text, written.data, written.path.name, mid=mid
+    )
     if dry_run:
         (out or sys.stdout).write(describe_message(message))
         return Delivery("dry-run", [])
-    refused = send(settings, message)
     digest = hashlib.sha256(written.data).hexdigest()[:16]
-    detail = f"{written.path.name} sha256:{digest} {message['Message-ID']}"
-    try:
-        record_sent(db, [key], detail)
-    except Exception as exc:
+    detail = f"{written.path.name} sha256:{digest} {mid}"
+    payload = {"kind": "report", "week": label, "to": [a.addr for a in settings.recipients]}
+    now = utcnow()
+    won, lost = claim(db, [key], resend=resend, detail=detail, payloads={key: payload}, now=now)
+    if not won:
+        notice = lost[key]
+        if notice.state == "sent":
+            return Delivery(
+                "already-sent",
+                [
+                    f"report {label} was already sent to {to} on "
+                    f"{notice.changed_at:%Y-%m-%d %H:%M} UTC; --resend sends it again"
+                ],
+            )
+        if being_sent(notice, now):
+            when = f"{notice.claimed_at:%Y-%m-%d %H:%M:%S}" if notice.claimed_at else "?"
+            return Delivery(
+                "being-sent",
+                [
+                    f"report {label} is being sent to {to} by {notice.claimed_by} (claimed at "
+                    f"{when} UTC); not sending it twice"
+                ],
+            )
         raise EnvironmentProblem(
-            f"report {report.week.label} was sent to {to}, but recording that failed "
-            f"({type(exc).__name__}); a re-run would send it again"
-        ) from None
-    lines = [f"sent report {report.week.label} to {to}"]
+            unknown_line(f"week {label} (report to {to})", notice, _hint(label))
+        )
+    refused = send_claimed(db, settings, message, [key], what=f"report {label}", detail=detail)
+    lines = [f"sent report {label} to {to}"]
     if refused:
         lines.append(f"warning: the server refused {', '.join(refused)}")
     return Delivery("sent", lines)
+
+
+def _hint(label: str) -> str:
+    return f"run 'tracker report weekly --week {label} --email --resend' to send it again"
+
+
+class Unsent(EnvironmentProblem):
+    """Some mail was not sent; `lines` tells what was."""
+
+    def __init__(self, message: str, lines: list[str]) -> None:
+        super().__init__(message)
+        self.lines = lines
+
+
+BACKLOG_WEEKS = 4  # a report run also sends this many earlier weeks whose mail failed
+
+
+def backlog(
+    db: Database, settings: MailSettings, current: IsoWeek
+) -> tuple[list[IsoWeek], list[str]]:
+    """Earlier weeks (at most BACKLOG_WEEKS back) whose report to these recipients was written but
+    not sent — a failed send — oldest first; and a line for each whose fate is unknown."""
+    from tracker.dates import utcnow
+    from tracker.store import notifications
+
+    weeks: list[IsoWeek] = []
+    step = current
+    for _ in range(BACKLOG_WEEKS):
+        step = step.previous
+        weeks.append(step)
+    keys = {report_key(w.label, settings.recipients): w for w in weeks}
+    with db.read() as conn:
+        found = notifications.find_many(conn, list(keys))
+    now = utcnow()
+    due = sorted(keys[k] for k, n in found.items() if n.state == notifications.FAILED)
+    to = ", ".join(a.addr for a in settings.recipients)
+    unknown_lines = [
+        unknown_line(f"week {keys[k].label} (report to {to})", n, _hint(keys[k].label))
+        for k, n in sorted(found.items())
+        if unknown(n, now)
+    ]
+    return due, unknown_lines
+
+
+def deliver_reports(
+    db: Database,
+    current: Produced,
+    settings: MailSettings,
+    produce_week: Callable[[IsoWeek], Produced],
+    *,
+    resend: bool = False,
+    with_backlog: bool = True,
+) -> list[str]:
+    """The report of `current`'s week, and before it every earlier week of the backlog (rebuilt
+    with `produce_week`). Lines for the person; one EnvironmentProblem at the end when anything
+    was not sent (naming the first problem and how many more there were)."""
+    lines: list[str] = []
+    problems: list[str] = []
+    weeks: list[IsoWeek] = []
+    if with_backlog:
+        weeks, problems = backlog(db, settings, current.report.week)
+    for week in weeks:
+        try:
+            delivery = deliver_report(db, produce_week(week), settings)
+        except TrackerError as exc:
+            problems.append(str(exc))
+            continue
+        lines.extend(f"{line} (catching up)" for line in delivery.lines)
+    try:
+        lines.extend(deliver_report(db, current, settings, resend=resend).lines)
+    except TrackerError as exc:
+        problems.insert(0, str(exc))
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise Unsent(problems[0] + more, lines)
+    return lines

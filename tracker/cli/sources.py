@@ -37,7 +37,7 @@ def refresh(
     Example: tracker refresh --quiet
     """
     from tracker import refresh as refresher
-    from tracker.followup import after_refresh
+    from tracker.followup import Followup
     from tracker.sources import load_sources
 
     spec = load_sources(sources_path(sources))
@@ -62,6 +62,7 @@ def refresh(
         if progress is not None and task:
             progress.advance(task[0])
 
+    followup = Followup(db, settings, notify=notify, quiet=quiet)
     try:
         report = refresher.refresh(
             db,
@@ -72,11 +73,12 @@ def refresh(
             force=force,
             on_start=on_start,
             on_outcome=on_outcome,
+            while_locked=followup.while_locked,  # alerts go out before the lock is released
         )
     finally:
         if progress is not None:
             progress.stop()
-    after = after_refresh(db, settings, report, notify=notify, quiet=quiet)
+    after = followup.after(report)
     for line in after.lines:
         typer.echo(line)
     if after.exit_code:

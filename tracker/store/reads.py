@@ -557,7 +557,7 @@ def review_events(conn: Conn) -> dict[int, list[ReviewEventRecord]]:
     return result
 
 
-# ---------------------------------------------------------------- sources and notifications
+# ---------------------------------------------------------------- sources
 
 _HEALTH_COLUMNS = (
     "name, kind, country, last_attempt, last_success, last_state, consecutive_failures,"
@@ -602,17 +602,3 @@ def health(conn: Conn, names: Sequence[str] | None = None) -> dict[str, HealthRe
             h = _health(r)
             result[h.name] = h
     return result
-
-
-def sent_at(conn: Conn, key: str) -> datetime | None:
-    return as_datetime(scalar(conn, "SELECT sent_at FROM notification WHERE key = :k", {"k": key}))
-
-
-def sent_keys(conn: Conn, keys: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for chunk in chunks(keys):
-        marks, params = in_list("k", chunk)
-        found.update(
-            k for (k,) in conn.rows(f"SELECT key FROM notification WHERE key IN {marks}", params)
-        )
-    return found

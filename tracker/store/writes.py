@@ -577,19 +577,6 @@ def record_run(conn: Conn, started: datetime, finished: datetime, counts: RunCou
     )
 
 
-# ---------------------------------------------------------------- notifications
-
-
-def record_sent(conn: Conn, keys: Sequence[str], detail: str, now: datetime) -> None:
-    """Remember that these notifications went out; an existing key is updated (a --resend)."""
-    for key in keys:
-        params = {"k": key, "at": conn.time(now), "d": detail}
-        if not conn.run(
-            "UPDATE notification SET sent_at = :at, detail = :d WHERE key = :k", params
-        ):
-            conn.run("INSERT INTO notification (key, sent_at, detail) VALUES (:k, :at, :d)", params)
-
-
 # ---------------------------------------------------------------- the catalog
 
 
