@@ -2,7 +2,9 @@
 
 Both call the same functions as the CLI. The daemon's refresh takes the same lock as a cron-run
 `tracker refresh`, so the two never overlap; when the lock is held the daemon logs one line and
-waits for its next turn.
+waits for its next turn. Its report claims each mail in the database like any other run, so two
+daemons, or a daemon and cron, mail each week once. Crontab expressions are read with APScheduler's
+`CronTrigger`; the daemon keeps time itself (see `Daemon`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import shlex
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -31,9 +35,11 @@ DEFAULT_REPORT_CRON = "30 6 * * mon"
 DEFAULT_REFRESH_EVERY = "1h"
 CRON_REFRESH = "17 * * * *"  # an odd minute, so it does not join the top-of-the-hour crowd
 CRON_REPORT = "30 6 * * 1"
-STOP_GRACE = 5.0  # seconds a running job gets to finish after SIGTERM before the daemon leaves
-REPORT_RETRY = timedelta(hours=1)
-REPORT_RETRIES = 12
+STOP_GRACE = 4.0  # seconds a running job gets to finish after SIGTERM before the daemon leaves
+TICK = 0.25  # how often the daemon looks at its clocks
+LATE = timedelta(minutes=1)  # a report this far past its time says it "missed its time"
+REPORT_RETRY = timedelta(minutes=5)  # first retry of a failed mail; then 3× longer each time
+REPORT_RETRY_MAX = timedelta(hours=6)
 
 # Mail settings worth carrying into the crontab (never the password).
 CRON_ENV = (
@@ -48,6 +54,7 @@ CRON_ENV = (
     "TRACKER_MAIL_TO",
     "TRACKER_ALERT_TO",
     "TRACKER_NOTIFY",
+    "TRACKER_WEEK_ZONE",
 )
 
 # ---------------------------------------------------------------- crontab
@@ -133,7 +140,8 @@ def cron_plan(
     out = [
         "# tracker: paste into `crontab -e`. Cron mails whatever these print: refresh --quiet",
         "# prints only when a source fails, and the report line prints only errors.",
-        "# Times are the cron daemon's local time; reports cover ISO weeks in UTC.",
+        "# Times are the cron daemon's local time; the report covers the last complete ISO week"
+        " in the local zone (or TRACKER_WEEK_ZONE).",
     ]
     if email:
         out.append(
@@ -233,22 +241,45 @@ class DaemonConfig:
     out_dir: Path
     to: list[str] = field(default_factory=list)
     quiet_days: int = 60
+    zone: tzinfo | None = None  # weeks and --report-cron; None: the local zone
+    report_retry: timedelta = REPORT_RETRY  # the first retry of a failed mail; then ×3, ≤ 6 h
+
+    @property
+    def week_zone(self) -> tzinfo:
+        if self.zone is None:
+            from tracker.weeks import week_zone
+
+            self.zone = week_zone(None)
+        return self.zone
 
 
 def refresh_job(db: Database, config: DaemonConfig, log: Callable[[str], None]) -> None:
-    """One refresh, summarised in one line; never raises."""
-    from tracker.followup import after_refresh
+    """One refresh, summarised in one line; never raises. Alerts go out while it holds the lock."""
+    from tracker.followup import Followup
     from tracker.refresh import refresh
     from tracker.sources import load_sources
-    from tracker.store.locks import Busy
+    from tracker.store.locks import Busy, Interrupted
 
     settings = config.settings
+    followup = Followup(db, settings, notify=config.notify, quiet=True)
     try:
         spec = load_sources(config.sources)  # re-read: edits apply without a restart
         # Wait for nobody: if cron's refresh holds the lock, this turn is simply skipped.
-        report = refresh(db, spec, settings, today=settings.today(), lock_wait=0)
+        report = refresh(
+            db,
+            spec,
+            settings,
+            today=settings.today(),
+            lock_wait=0,
+            while_locked=followup.while_locked,
+        )
     except Busy as exc:
         log(f"refresh: skipped: {exc}")
+        return
+    except Interrupted:
+        log(
+            "refresh: stopped between two sources (the daemon is stopping); what it stored is whole"
+        )
         return
     except TrackerError as exc:
         log(f"refresh: error: {exc}")
@@ -256,27 +287,40 @@ def refresh_job(db: Database, config: DaemonConfig, log: Callable[[str], None]) 
     except Exception as exc:
         log(f"refresh: failed: {_describe(exc)}")
         return
-    after = after_refresh(db, settings, report, notify=config.notify, quiet=True)
+    after = followup.after(report)
     log(after.log)
     for text in after.alerts:
         log(f"alerts: {text}")
 
 
+def _report_day(config: DaemonConfig) -> date:
+    from tracker.weeks import today_in
+
+    return config.settings.replay_day or today_in(config.week_zone)
+
+
 def report_job(db: Database, config: DaemonConfig, log: Callable[[str], None]) -> bool:
-    """Write (and mail) the last complete week's report; True unless mailing failed."""
+    """Write (and mail) the last complete week's report, and mail earlier weeks whose mail failed;
+    True unless some mail failed and is worth trying again."""
     from tracker import reporting
     from tracker.dates import utcnow
+    from tracker.weeks import IsoWeek
 
-    try:
-        produced = reporting.produce(
+    today = _report_day(config)
+
+    def produce(week: IsoWeek) -> reporting.Produced:
+        return reporting.produce(
             db,
-            week=None,
+            week=week,
             out_dir=config.out_dir,
-            today=config.settings.today(),
+            today=today,
             now=utcnow(),
             quiet_days=config.quiet_days,
             sources=config.sources or config.settings.sources,
         )
+
+    try:
+        produced = produce(IsoWeek.last_complete(today))
     except TrackerError as exc:
         log(f"report: error: {exc}")
         return True  # retrying will not fix a broken setup; the next week's run will tell again
@@ -292,15 +336,64 @@ def report_job(db: Database, config: DaemonConfig, log: Callable[[str], None]) -
 
     try:
         smtp = mail.load_settings(config.settings.env, to=config.to or None)
-        delivery = mail.deliver_report(db, produced, smtp)
+        lines = mail.deliver_reports(db, produced, smtp, produce)
+    except mail.Unsent as exc:
+        log("; ".join([line, *exc.lines, f"mail not sent: {exc}"]))
+        return not _retryable(exc)
     except TrackerError as exc:
         log(f"{line}; mail not sent: {exc}")
         return False
     except Exception as exc:
         log(f"{line}; mail not sent: {_describe(exc)}")
         return False
-    log(f"{line}; {'; '.join(delivery.lines)}")
+    log("; ".join([line, *lines]))
     return True
+
+
+def _retryable(exc: BaseException) -> bool:
+    # A send whose fate is unknown waits for a person (--resend); anything else may pass later.
+    return "sent state unknown" not in str(exc).split(" (and ")[0]
+
+
+def report_pending(db: Database, config: DaemonConfig, now: datetime) -> str | None:
+    """Why the report should run now, at start-up: the last scheduled run's week was not done
+    (the daemon was down, or the machine asleep), or an earlier mail failed and awaits its retry
+    (a retry survives a restart: it is the notification table's failed rows). None otherwise."""
+    from tracker.weeks import IsoWeek, today_in
+
+    fire = last_fire_time(parse_cron(config.report_cron, timezone=config.week_zone), now)
+    if fire is None:
+        return None
+    week = IsoWeek.last_complete(config.settings.replay_day or today_in(config.week_zone, fire))
+    if not config.email:
+        if (config.out_dir / f"{week.label}.md").is_file():
+            return None
+        return f"the report of {week.label} (due {fire:%Y-%m-%d %H:%M %Z}) was not written"
+    from tracker import mail
+    from tracker.store import notifications
+
+    try:
+        smtp = mail.load_settings(config.settings.env, to=config.to or None)
+        with db.read() as conn:
+            done = notifications.find(conn, mail.report_key(week.label, smtp.recipients))
+        due, _ = mail.backlog(db, smtp, IsoWeek.last_complete(today_in(config.week_zone, now)))
+    except Exception:  # the run itself will say what is wrong
+        return "its state could not be read"
+    if done is None or done.state == notifications.FAILED:
+        return f"the report of {week.label} (due {fire:%Y-%m-%d %H:%M %Z}) was not mailed"
+    if due:
+        return f"the mail of {', '.join(w.label for w in due)} failed earlier"
+    return None
+
+
+def last_fire_time(trigger: CronTrigger, now: datetime) -> datetime | None:
+    """The latest time at or before `now` that `trigger` fires at, within the last 8 days."""
+    fire = trigger.get_next_fire_time(None, now - timedelta(days=8))
+    last = None
+    while fire is not None and fire <= now:
+        last = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return last
 
 
 def _describe(exc: BaseException) -> str:
@@ -316,135 +409,223 @@ def _every_text(every: timedelta) -> str:
     return f"{seconds}s"
 
 
-class Daemon:
-    """APScheduler in a background thread; the main thread waits for SIGTERM/SIGINT."""
+def _elapsed_clock() -> float:
+    """Seconds on a clock that setting the wall clock cannot move (and that, on Linux, keeps
+    counting while the machine sleeps, so an hourly refresh is due after a night's sleep)."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    if boottime is not None:
+        with suppress(OSError):
+            return time.clock_gettime(boottime)
+    return time.monotonic()
 
-    def __init__(self, db: Database, config: DaemonConfig, log: Callable[[str], None]) -> None:
-        from apscheduler.executors.pool import ThreadPoolExecutor
-        from apscheduler.schedulers.background import BackgroundScheduler
 
-        self.db, self.config, self.log = db, config, log
-        self.stop = threading.Event()
-        self._running = 0
-        self._running_lock = threading.Lock()
-        self._retries = 0
-        self.trigger = parse_cron(config.report_cron)
-        self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(2)},
-            job_defaults={"coalesce": True, "max_instances": 1},
-        )
+class _Worker:
+    """One long-lived thread per job (so its database connections are reused), run on demand."""
 
-    def _tracked(self, name: str, job: Callable[[], object]) -> Callable[[], None]:
-        def run() -> None:
-            with self._running_lock:
-                self._running += 1
+    def __init__(self, name: str, job: Callable[[], object], log: Callable[[str], None]) -> None:
+        self.name, self.job, self.log = name, job, log
+        self._go = threading.Event()
+        self._lock = threading.Lock()
+        self.busy = False
+        threading.Thread(target=self._loop, name=f"tracker-{name}", daemon=True).start()
+
+    def start(self) -> bool:
+        with self._lock:
+            if self.busy:
+                return False
+            self.busy = True
+        self._go.set()
+        return True
+
+    def _loop(self) -> None:
+        while True:
+            self._go.wait()
+            self._go.clear()
             try:
-                job()
+                self.job()
             except BaseException as exc:  # belt and braces: a job must never end the daemon
-                self.log(f"{name}: failed: {_describe(exc)}")
+                self.log(f"{self.name}: failed: {_describe(exc)}")
             finally:
-                with self._running_lock:
-                    self._running -= 1
+                with self._lock:
+                    self.busy = False
 
-        return run
+
+class Daemon:
+    """Refreshes on an interval and the weekly report on a crontab schedule, until SIGTERM, SIGINT
+    or SIGHUP. The main thread keeps time; each job runs on its own worker thread.
+
+    - The interval is measured on a clock that wall-clock changes cannot move (`_elapsed_clock`):
+      setting the clock back an hour does not stop refreshes for an hour.
+    - The report is due when the wall clock in the week zone passes its next crontab time, checked
+      every tick: a late wake runs it at once ("missed its time … running now"). At start-up, a
+      week that was not done while the daemon was down, or a failed mail, is run at once.
+    - A failed mail is tried again after `report_retry`, then 3× longer each time (at most 6 h).
+    - Before each job the database file's identity is checked: a file deleted or replaced under
+      the daemon is reopened (its old write-ahead log set aside first, never applied to the new
+      file), with one log line.
+    - A stop asks the running refresh to stop before its next write (`Database.cancel`); a job
+      still running after STOP_GRACE is cut short (its open transaction rolls back).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        config: DaemonConfig,
+        log: Callable[[str], None],
+        opener: Callable[[], Database] | None = None,
+    ) -> None:
+        self.db, self.config, self.log, self.opener = db, config, log, opener
+        self.stop = threading.Event()
+        self.trigger = parse_cron(config.report_cron, timezone=config.week_zone)
+        self._old: list[Database] = []  # replaced files' databases, dropped once no job runs
+        self._retries = 0
+        self._retry_at: float | None = None
+        self._retry_lock = threading.Lock()
+        self.workers = {
+            "refresh": _Worker("refresh", self._refresh, log),
+            "report": _Worker("report", self._report, log),
+        }
+
+    # ------------------------------------------------------------ jobs
+
+    def _refresh(self) -> None:
+        refresh_job(self.db, self.config, self.log)
 
     def _report(self) -> None:
-        if report_job(self.db, self.config, self.log):
-            self._retries = 0
+        ok = report_job(self.db, self.config, self.log)
+        with self._retry_lock:
+            if ok:
+                self._retries, self._retry_at = 0, None
+                return
+            delay = min(
+                self.config.report_retry.total_seconds() * 3**self._retries,
+                REPORT_RETRY_MAX.total_seconds(),
+            )
+            self._retries += 1
+            self._retry_at = _elapsed_clock() + delay
+        when = datetime.now(self.config.week_zone) + timedelta(seconds=delay)
+        self.log(f"report: will try the mail again at {when:%Y-%m-%d %H:%M:%S %Z}")
+
+    def _dispatch(self, name: str) -> None:
+        if not self._check_database():
             return
-        if self._retries >= REPORT_RETRIES:
-            self.log("report: giving up on the mail until the next scheduled run")
-            self._retries = 0
-            return
-        self._retries += 1
-        from datetime import datetime
-
-        when = datetime.now(self.trigger.timezone) + REPORT_RETRY
-        self.scheduler.add_job(
-            self._tracked("report", self._report),
-            "date",
-            run_date=when,
-            id="report-retry",
-            replace_existing=True,
-            misfire_grace_time=int(REPORT_RETRY.total_seconds()),
-        )
-        self.log(f"report: will try the mail again at {when:%Y-%m-%d %H:%M %Z}")
-
-    def _on_event(self, event: Any) -> None:
-        from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
-
-        name = "report" if event.job_id.startswith("report") else event.job_id
-        if event.code == EVENT_JOB_MAX_INSTANCES:
+        if not self.workers[name].start():
             self.log(f"{name}: skipped this turn: the previous run is still going")
-        elif event.code == EVENT_JOB_MISSED:
-            when = getattr(event, "scheduled_run_time", None)
-            self.log(f"{name}: missed its time" + (f" ({when:%Y-%m-%d %H:%M %Z})" if when else ""))
+
+    def _check_database(self) -> bool:
+        """Before each job: is the database file still the one opened? False: do not run now."""
+        change = self.db.replaced()
+        if change is None:
+            self.db.remember_files()
+            return True
+        old = self.db
+        moved = old.set_aside()
+        if self.opener is None:
+            self.log(f"database: {old.display} was {change} under the daemon; stopping")
+            self.stop.set()
+            return False
+        try:
+            self.db = self.opener()
+        except TrackerError as exc:
+            self.log(f"database: {old.display} was {change} and cannot be reopened: {exc}")
+            return False
+        old.cancel.set()
+        self._old.append(old)
+        aside = f"; its old write-ahead log was set aside ({', '.join(p.name for p in moved)})"
+        self.log(
+            f"database: {old.display} was {change} while the daemon ran; reopened it"
+            + (" (a new database)" if self.db.created else "")
+            + (aside if moved else "")
+        )
+        return True
+
+    def _idle(self) -> bool:
+        return not any(w.busy for w in self.workers.values())
+
+    # ------------------------------------------------------------ the clock
 
     def _signal(self, signum: int, _frame: object) -> None:
+        if signum == getattr(signal, "SIGHUP", None):
+            self.stop_reason = "SIGHUP (hangup: the terminal or session went away); stopping"
         self.stop.set()
 
-    def run(self) -> int:
-        import logging
-        from datetime import datetime
+    stop_reason = ""
 
-        from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
-        from apscheduler.triggers.interval import IntervalTrigger
+    def run(self, *, signals: bool = True) -> int:
+        from tracker.weeks import zone_name
 
-        # Our own one-line log replaces APScheduler's multi-line warnings; errors still show.
-        logging.getLogger("apscheduler").setLevel(logging.ERROR)
-        every = self.config.every
-        self.scheduler.add_job(
-            self._tracked("refresh", lambda: refresh_job(self.db, self.config, self.log)),
-            IntervalTrigger(seconds=int(every.total_seconds())),
-            id="refresh",
-            next_run_time=datetime.now(self.trigger.timezone),  # first refresh right away
-            misfire_grace_time=max(1, int(every.total_seconds())),
-        )
-        self.scheduler.add_job(
-            self._tracked("report", self._report),
-            self.trigger,
-            id="report",
-            misfire_grace_time=6 * 3600,  # a machine asleep at 06:30 still sends it at 09:00
-        )
-        self.scheduler.add_listener(self._on_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
-        previous = {
-            sig: signal.signal(sig, self._signal) for sig in (signal.SIGTERM, signal.SIGINT)
-        }
+        every = self.config.every.total_seconds()
+        zone = self.config.week_zone
+        previous = {}
+        if signals:
+            wanted = [signal.SIGTERM, signal.SIGINT]
+            if hasattr(signal, "SIGHUP"):
+                wanted.append(signal.SIGHUP)
+            previous = {sig: signal.signal(sig, self._signal) for sig in wanted}
         try:
-            self.scheduler.start()
-            next_report = self.scheduler.get_job("report").next_run_time
+            now = datetime.now(zone)
+            next_report = self.trigger.get_next_fire_time(None, now)
             self.log(
-                f"daemon: started (pid {os.getpid()}); refresh every {_every_text(every)}"
+                f"daemon: started (pid {os.getpid()}); refresh every {_every_text(self.config.every)}"
                 + (" with alerts" if self.config.notify else "")
-                + f"; weekly report at '{self.config.report_cron}' "
+                + f"; weekly report at '{self.config.report_cron}' in {zone_name(zone)} "
                 f"(next {next_report:%Y-%m-%d %H:%M %Z}, "
                 + ("mailed" if self.config.email else "not mailed")
                 + f"); database {self.db.display}"
             )
-            while not self.stop.wait(0.5):
-                pass
-            self.log("daemon: stopping")
-            self.scheduler.shutdown(wait=False)
-            deadline = threading.Event()
-            waited = 0.0
-            while self._running and waited < STOP_GRACE:
-                deadline.wait(0.1)
-                waited += 0.1
-            if self._running:
-                self.log(
-                    f"daemon: stopped; a job was still running after {STOP_GRACE:g} s and was "
-                    "cut short (its open database transaction rolls back)"
-                )
-                sys.stderr.flush()
-                sys.stdout.flush()
-                # The pool's worker threads would otherwise keep the process alive until the job
-                # ends; nothing half-written survives because each write is one transaction.
-                os._exit(0)
-            self.log("daemon: stopped")
-            return 0
+            next_refresh = _elapsed_clock()  # the first refresh right away
+            why = report_pending(self.db, self.config, now)
+            if why is not None:
+                self.log(f"report: missed its time: {why}; running now")
+                self._dispatch("report")
+            while not self.stop.wait(TICK):
+                clock = _elapsed_clock()
+                if clock >= next_refresh:
+                    self._dispatch("refresh")
+                    # Missed turns (a long run, a sleeping machine) are merged into this one.
+                    next_refresh += every * (1 + int((clock - next_refresh) // every))
+                now = datetime.now(zone)
+                if next_report is not None and now >= next_report:
+                    if now - next_report > LATE:
+                        self.log(
+                            f"report: missed its time ({next_report:%Y-%m-%d %H:%M %Z}); "
+                            "running now"
+                        )
+                    self._dispatch("report")
+                    next_report = self.trigger.get_next_fire_time(next_report, now)
+                with self._retry_lock:
+                    retry = self._retry_at is not None and clock >= self._retry_at
+                    if retry:
+                        self._retry_at = None
+                if retry:
+                    self._dispatch("report")
+                if self._old and self._idle():
+                    for old in self._old:
+                        old.abandon()
+                    self._old = []
+            return self._stop()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def _stop(self) -> int:
+        self.log(f"daemon: {self.stop_reason or 'stopping'}")
+        self.db.cancel.set()  # a refresh stops before its next write
+        deadline = time.monotonic() + STOP_GRACE
+        while not self._idle() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not self._idle():
+            self.log(
+                f"daemon: stopped; a job was still running after {STOP_GRACE:g} s and was "
+                "cut short (its open database transaction rolls back)"
+            )
+            sys.stderr.flush()
+            sys.stdout.flush()
+            # The worker threads would otherwise keep the process alive until the job ends;
+            # nothing half-written survives because each write is one transaction.
+            os._exit(0)
+        self.log("daemon: stopped")
+        return 0
 
 
 def make_config(
@@ -458,12 +639,15 @@ def make_config(
     out_dir: Path,
     to: list[str] | None = None,
     quiet_days: int = 60,
+    week_zone: str | None = None,
 ) -> DaemonConfig:
     """Check every option before anything starts: a bad one is a one-line usage error."""
     from tracker.sources import load_sources, parse_duration
+    from tracker.weeks import week_zone as zone_of
 
     every = parse_duration(refresh_every, "--refresh-every")
-    parse_cron(report_cron)
+    zone = zone_of(week_zone)
+    parse_cron(report_cron, timezone=zone)
     sources = sources or (Path(settings.sources) if settings.sources else None)
     load_sources(sources)
     if email:
@@ -480,4 +664,5 @@ def make_config(
         out_dir=out_dir.expanduser().absolute(),
         to=list(to or []),
         quiet_days=quiet_days,
+        zone=zone,
     )

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tracker.cli.common import STATE, QuietDaysOption, SourcesOption, app, report_app, sources_path
 from tracker.errors import UsageError
+
+if TYPE_CHECKING:
+    from tracker.store import Database
+
+WeekZoneOption = Annotated[
+    str | None,
+    typer.Option(
+        "--week-zone",
+        help="Time zone in which 'the last complete week' is judged, e.g. Asia/Tehran "
+        "(default: $TRACKER_WEEK_ZONE, else the local zone).",
+    ),
+]
 
 
 @report_app.command("weekly")
@@ -36,44 +48,65 @@ def report_weekly(
     ] = False,
     quiet_days: QuietDaysOption = 60,
     sources: SourcesOption = None,
+    week_zone: WeekZoneOption = None,
 ) -> None:
     """Write the weekly report (Markdown) and print its path; --email also mails it.
 
-    A week's report is rebuilt from the status history and evidence dates, so any past week can be
-    written again. Mailing is recorded: the same week is not sent twice to the same recipients
-    unless --resend.
+    The default week is the last complete ISO week in the local time zone (or --week-zone /
+    TRACKER_WEEK_ZONE). A week's report is rebuilt from the status history and evidence dates, so
+    any past week can be written again. Mailing is claimed and recorded: the same week goes once
+    to the same recipients unless --resend, even when several runs happen at once; a run of the
+    default week also mails earlier weeks (up to 4) whose mail failed.
 
     Example: tracker report weekly --email --to watcher@example.org
     """
     from tracker import reporting
     from tracker.dates import utcnow
-    from tracker.weeks import IsoWeek
+    from tracker.weeks import IsoWeek, today_in
+    from tracker.weeks import week_zone as zone_of
 
     email = email or dry_run or resend or bool(to)
-    chosen = IsoWeek.parse(week) if week is not None else None
     settings = STATE.settings
+    zone = zone_of(week_zone or settings.env.get("TRACKER_WEEK_ZONE"))
+    today = settings.replay_day or today_in(zone)
+    chosen = IsoWeek.parse(week) if week is not None else IsoWeek.last_complete(today)
     smtp = None
     if email:
         from tracker import mail
 
         # Checked before anything is written: a setup mistake should change nothing.
         smtp = mail.load_settings(settings.env, to=to or None, need_host=not dry_run)
-    produced = reporting.produce(
-        STATE.db(),
-        week=chosen,
-        out_dir=out,
-        today=settings.today(),
-        now=utcnow(),
-        quiet_days=quiet_days,
-        sources=sources_path(sources),
-    )
+    db = STATE.db()
+
+    def produce(which: IsoWeek) -> reporting.Produced:
+        return reporting.produce(
+            db,
+            week=which,
+            out_dir=out,
+            today=today,
+            now=utcnow(),
+            quiet_days=quiet_days,
+            sources=sources_path(sources),
+        )
+
+    produced = produce(chosen)
     typer.echo(str(produced.written.path))
     if smtp is None:
         return
     from tracker import mail
 
-    delivery = mail.deliver_report(STATE.db(), produced, smtp, resend=resend, dry_run=dry_run)
-    for line in delivery.lines:
+    if dry_run:
+        mail.deliver_report(db, produced, smtp, dry_run=True)
+        return
+    try:
+        lines = mail.deliver_reports(
+            db, produced, smtp, produce, resend=resend, with_backlog=week is None
+        )
+    except mail.Unsent as exc:
+        for line in exc.lines:
+            typer.echo(line)
+        raise
+    for line in lines:
         typer.echo(line)
 
 
@@ -144,11 +177,13 @@ def daemon(
         typer.Option("--to", help="Report recipient instead of $TRACKER_MAIL_TO; repeatable."),
     ] = None,
     quiet_days: QuietDaysOption = 60,
+    week_zone: WeekZoneOption = None,
 ) -> None:
-    """Run refreshes and the weekly report on a schedule until SIGTERM or Ctrl-C.
+    """Run refreshes and the weekly report on a schedule until SIGTERM, Ctrl-C or SIGHUP.
 
     Each run logs one line to standard error. Refreshes never overlap one started by cron: the
-    daemon skips its turn when another refresh holds the lock.
+    daemon skips its turn when another refresh holds the lock. A report missed while the daemon
+    was down or the machine asleep runs at once; a failed mail is tried again.
 
     Example: tracker daemon --refresh-every 30m --email
     """
@@ -168,7 +203,14 @@ def daemon(
         out_dir=out,
         to=to,
         quiet_days=quiet_days,
+        week_zone=week_zone or STATE.settings.env.get("TRACKER_WEEK_ZONE"),
     )
     db = STATE.db()
-    code = schedule.Daemon(db, config, schedule.Log()).run()
+
+    def reopen() -> Database:
+        from tracker.register import open_store
+
+        return open_store(STATE.settings)
+
+    code = schedule.Daemon(db, config, schedule.Log(), opener=reopen).run()
     raise SystemExit(code)
