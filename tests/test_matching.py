@@ -120,7 +120,7 @@ def test_language_label_does_not_restrict(catalog_matcher: Matcher) -> None:
     assert catalog_matcher.match(text, None) == catalog_matcher.match(text, "fa")
 
 
-def test_match_reports_terms_rule_and_score(catalog_matcher: Matcher) -> None:
+def test_match_reports_terms_rule_score_reasons_and_suggestions(catalog_matcher: Matcher) -> None:
     [match] = catalog_matcher.match(
         "Iran Air launches Tabriz–Baku flights\nThe first flight left Tabriz for Baku."
     )
@@ -128,8 +128,13 @@ def test_match_reports_terms_rule_and_score(catalog_matcher: Matcher) -> None:
     assert match.rule == "Tabriz and Baku with a flight"
     # Catalog spellings, in the order the text first uses them; each stretch of text once.
     assert match.terms == ("Iran Air", "Tabriz", "Baku", "flight*")
-    # Four stretches, all in the headline.
-    assert match.score == 4 * 1.5
+    # The scorer's score is a probability-like number; the reasons say what made it.
+    assert 0.5 <= match.score <= 1.0
+    assert match.reasons[0] == "rule 'Tabriz and Baku with a flight'"
+    assert "in the headline" in match.reasons
+    assert match.reasons[-1].startswith("score ")
+    # "First scheduled flight operated" is milestone 3; a step reached is progress.
+    assert (match.milestone, match.stance) == (3, "progress")
 
 
 def test_matches_are_sorted_best_first(catalog_matcher: Matcher) -> None:
@@ -325,7 +330,6 @@ def test_terms_on_the_same_words_all_count() -> None:
     # neither hides the other, and the word is reported once, under the first catalog spelling.
     [match] = one_rule(["Agbend"], ["Ağbənd*"]).match("Agbend")
     assert match.terms == ("Agbend",)
-    assert match.score == 1.5
 
 
 def test_no_match_is_an_empty_list(catalog_matcher: Matcher) -> None:
@@ -336,7 +340,15 @@ def test_no_match_is_an_empty_list(catalog_matcher: Matcher) -> None:
 
 def test_match_is_a_frozen_value() -> None:
     [match] = one_rule(["Baku"]).match("Baku")
-    assert match == Match(slug="c", terms=("Baku",), score=1.5, rule="r")
+    assert match == Match(
+        slug="c",
+        terms=("Baku",),
+        score=match.score,
+        rule="r",
+        milestone=None,
+        stance="neutral",
+        reasons=match.reasons,
+    )
     with pytest.raises(AttributeError):
         match.score = 0.0  # type: ignore[misc]
 
@@ -361,7 +373,7 @@ def test_matcher_rejects_duplicate_slugs_and_empty_groups() -> None:
 def test_rules_from_mapping_flattens_languages() -> None:
     table = {
         "title": "ignored",
-        "milestones": ["ignored"],
+        "milestones": ["Crossing open"],
         "queries": {"en": "ignored"},
         "veto": {"en": ["dam"], "fa": ["سد"]},
         "rule": [
@@ -388,6 +400,9 @@ def test_rules_from_mapping_flattens_languages() -> None:
             ),
         ),
         veto=("dam", "سد"),
+        # The milestone titles are kept: their words stand in for milestone terms.
+        milestone_terms=((),),
+        milestones=("Crossing open",),
     )
 
 

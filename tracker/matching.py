@@ -1,13 +1,33 @@
-"""Decide which commitments a news item is evidence for.
+"""Decide which commitments a news item is evidence for, how sure that is, and what it suggests.
 
-Pure and fast: no database, no I/O, nothing from the rest of `tracker`. The catalog's match rules
-are compiled once into a token index; matching one item is a normalisation pass, one tokenisation,
-one dictionary probe per token and a few set operations.
+Pure and fast: no database, no I/O, nothing from the rest of `tracker`. Matching runs in two
+stages:
+
+1. **Candidates.** The catalog's match rules are compiled once into a token index; finding the
+   candidates of one item is a normalisation pass, one tokenisation, one dictionary probe per token
+   and a few set operations. Most items stop here with no candidate.
+2. **Scoring.** Each (commitment, item) candidate gets a score from a handful of features that say
+   how much the text is *about* the commitment rather than merely sharing its words: the strength
+   of the rule that found it, whether its terms stand in the headline and in one sentence, the
+   places the catalog names for the commitment against competing places (``places`` /
+   ``not_places``), whether the item lists several of the catalog's commitments (a governor's list
+   of agreements: every named agreement gets the item), and whether the search query of this
+   commitment found it (``query_slug``). A logistic function turns the weighted sum into a score
+   between 0 and 1, compared with a threshold per language. A model learned from reviews
+   (`tracker.learn`; passed as ``Matcher(model=weights)``) adds what the watchers' confirms and
+   rejects taught; scoring with it is a few dictionary look-ups and one sum.
+
+Every match also carries a suggested milestone (from the catalog's ``milestone_terms``, or words of
+the milestone titles), a suggested stance (setback for suspended/cancelled/halted, progress when a
+milestone is reached, else neutral) and the reasons behind its score.
 
 How a commitment's rules are read (this is the contract the catalog is written against):
 
-* A commitment matches when ANY of its rules matches. A rule matches when EVERY one of its groups
-  has at least one term in the text and none of its veto terms (nor the commitment's) is there.
+* A commitment is a candidate when ANY of its rules matches. A rule matches when EVERY one of its
+  groups has at least one term in the text and none of its veto terms (nor the commitment's) is
+  there. A rule's ``strength`` (0 < strength ≤ 1, default 1) says how sure a match of that rule
+  alone is: a weak rule proposes a candidate that needs support (a place, the headline, a list of
+  agreements, the search query, the learned model) to be accepted.
 * Terms match whole words, after `normalize` has been applied to both the term and the text, so
   "Baku" never matches inside "Bakuriani" and "سد" (dam) never inside another word.
 * A term's words match in order with nothing between them but spaces; punctuation between them
@@ -32,33 +52,43 @@ How a commitment's rules are read (this is the contract the catalog is written a
 * Mask terms (optional ``mask.<lang>`` on a rule) count for nothing except that shadowing:
   a mask "East Azerbaijan" stops the country term "Azerbaijan" from counting inside the province's
   name, while "Azerbaijan" elsewhere in the same text still counts.
-* `Match.score` counts the stretches of text that supplied a group term to a matching rule, each
-  once, plus a half for each one in the headline (the text before the first newline).
+* Places, competing places and milestone terms use the same term syntax; they never make a
+  candidate, they only score and explain one.
+* `Match.score` is the scorer's probability-like score (0–1, three decimals); `Match.reasons`
+  names what raised or lowered it.
 
-The ``language`` argument of `Matcher.match` is accepted but does not restrict the terms: feeds
-mislabel languages and texts mix scripts (Persian articles quote "AZAL"), and the terms of one
-language rarely collide with words of another. Veto terms are therefore chosen so that they are
-not ordinary words in the other languages (e.g. no bare "bend" for Azerbaijani "bənd", dam).
+The ``language`` argument of `Matcher.match` does not restrict the terms: feeds mislabel
+languages and texts mix scripts (Persian articles quote "AZAL"), and the terms of one language
+rarely collide with words of another. It only picks the threshold (when it is not given, the
+text's script decides). Veto terms are therefore chosen so that they are not ordinary words in the
+other languages (e.g. no bare "bend" for Azerbaijani "bənd", dam).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import product
 from typing import Any
 
 __all__ = [
+    "THRESHOLDS",
+    "WEIGHTS",
+    "Candidate",
     "CommitmentRules",
     "Match",
     "Matcher",
     "Rule",
+    "detect_language",
+    "model_features",
     "normalize",
     "normalize_title_key",
     "rules_from_mapping",
+    "tokenize",
 ]
 
 
@@ -238,15 +268,23 @@ class Rule:
     veto: tuple[str, ...]
     # Optional, so that the three-field form of the published API keeps working.
     mask: tuple[str, ...] = ()
+    strength: float = 1.0  # how sure a match of this rule alone is (0 < strength <= 1)
 
 
 @dataclass(frozen=True)
 class CommitmentRules:
-    """A commitment's rules (any one may match) and the veto terms that apply to all of them."""
+    """A commitment's rules (any one may match), the veto terms that apply to all of them, and
+    what the scorer and the suggestions read: its places, competing places and milestone words."""
 
     slug: str
     rules: tuple[Rule, ...]
     veto: tuple[str, ...]
+    places: tuple[str, ...] = ()
+    not_places: tuple[str, ...] = ()
+    # Milestone n (1-based) is suggested by the terms at index n-1; () where the catalog gives none.
+    milestone_terms: tuple[tuple[str, ...], ...] = ()
+    # The milestone titles: words of a title stand in for terms the catalog does not give.
+    milestones: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -255,15 +293,31 @@ class Match:
 
     slug: str
     terms: tuple[str, ...]  # catalog spellings of the terms that made the match, in text order
-    score: float
+    score: float  # the scorer's score, 0-1 (see the module docstring)
     rule: str  # name of the strongest rule that matched
     milestone: int | None = None  # the milestone the text suggests was reached (1-based)
     stance: str | None = None  # progress | setback | neutral, as the text suggests
     reasons: tuple[str, ...] = ()  # why the score is what it is, one short phrase each
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A (commitment, item) pair the rules proposed, scored, whether or not it was accepted.
+
+    `Matcher.candidates` returns these for benchmarks and for training the learned model;
+    `Matcher.match` returns the accepted ones' `match`."""
+
+    match: Match
+    features: Mapping[str, float]  # the scorer's inputs (see WEIGHTS)
+    base: float  # the scorer's logit before the learned model
+    logit: float  # after the learned model (= base without one)
+    threshold: float  # the score needed, for this text's language
+    accepted: bool
+    language: str
+
+
 _LANG_KEY = re.compile(r"^[a-z]{2,3}$")
-_RULE_KEYS = frozenset({"name", "group", "veto", "mask"})
+_RULE_KEYS = frozenset({"name", "group", "veto", "mask", "strength"})
 
 
 def _terms_by_language(where: str, value: Any) -> tuple[str, ...]:
@@ -274,21 +328,51 @@ def _terms_by_language(where: str, value: Any) -> tuple[str, ...]:
     for lang, items in value.items():
         if not isinstance(lang, str) or not _LANG_KEY.match(lang):
             raise ValueError(f"{where}: {lang!r} is not a language code (like en, fa, az, ru)")
-        if not isinstance(items, list):
-            raise ValueError(f"{where}.{lang}: expected a list of strings, got {items!r}")
-        for item in items:
-            if not isinstance(item, str) or not item.strip():
-                raise ValueError(f"{where}.{lang}: every term must be a non-empty string")
-            _compile_term(item, f"{where}.{lang}")  # fail at load time, not at match time
-            terms.append(item)
+        terms += _term_list(f"{where}.{lang}", items)
     return tuple(terms)
 
 
-def rules_from_mapping(slug: str, mapping: Mapping[str, Any]) -> CommitmentRules:
-    """Build a commitment's rules from its catalog table (keys ``rule`` and ``veto``).
+def _term_list(where: str, items: Any) -> list[str]:
+    if not isinstance(items, list):
+        raise ValueError(f"{where}: expected a list of strings, got {items!r}")
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError(f"{where}: every term must be a non-empty string")
+        _compile_term(item, where)  # fail at load time, not at match time
+    return list(items)
 
-    Other keys of the table (title, milestones, queries …) are ignored. Raises ValueError naming
-    the commitment, rule and group when the shape is wrong.
+
+def _strength(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{where}: strength must be a number, got {value!r}")
+    if not 0 < value <= 1:
+        raise ValueError(f"{where}: strength must be more than 0 and at most 1, got {value!r}")
+    return float(value)
+
+
+def _milestone_terms(where: str, value: Any) -> dict[int, tuple[str, ...]]:
+    """`{"2": {"en": [...], "fa": [...]}}` (as the catalog loader keeps it) → {2: terms}."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: expected a table of milestone number = {{language = [terms]}}")
+    out: dict[int, tuple[str, ...]] = {}
+    for number, by_language in value.items():
+        key = str(number)
+        if not key.isdigit() or int(key) < 1:
+            raise ValueError(f"{where}: {number!r} is not a milestone number (1, 2, …)")
+        out[int(key)] = _terms_by_language(f"{where}.{key}", by_language)
+    return out
+
+
+def rules_from_mapping(
+    slug: str, mapping: Mapping[str, Any], milestones: Sequence[str] | None = None
+) -> CommitmentRules:
+    """Build a commitment's rules from its catalog table.
+
+    Reads the keys ``rule`` and ``veto`` (the candidates), ``places``, ``not_places`` and
+    ``milestone_terms`` (the scorer and the suggestions), and the milestone titles from
+    ``milestones`` (the argument, else the table's key of that name), whose words stand in for
+    milestone terms the catalog does not give. Other keys (title, queries …) are ignored. Raises
+    ValueError naming the commitment, rule and group when the shape is wrong.
     """
     where = f"commitment {slug!r}"
     if not isinstance(mapping, Mapping):
@@ -320,9 +404,29 @@ def rules_from_mapping(slug: str, mapping: Mapping[str, Any]) -> CommitmentRules
             groups.append(terms)
         veto = _terms_by_language(f"{r_where} veto", raw.get("veto", {}))
         mask = _terms_by_language(f"{r_where} mask", raw.get("mask", {}))
-        rules.append(Rule(name=name, groups=tuple(groups), veto=veto, mask=mask))
+        strength = _strength(r_where, raw.get("strength", 1.0))
+        rules.append(Rule(name=name, groups=tuple(groups), veto=veto, mask=mask, strength=strength))
     veto = _terms_by_language(f"{where} veto", mapping.get("veto", {}))
-    result = CommitmentRules(slug=slug, rules=tuple(rules), veto=veto)
+    places = tuple(_term_list(f"{where} places", mapping.get("places", [])))
+    not_places = tuple(_term_list(f"{where} not_places", mapping.get("not_places", [])))
+    by_number = _milestone_terms(f"{where} milestone_terms", mapping.get("milestone_terms", {}))
+    titles = list(milestones if milestones is not None else mapping.get("milestones") or [])
+    if not all(isinstance(t, str) for t in titles):
+        raise ValueError(f"{where} milestones: expected a list of titles")
+    count = max([len(titles), *by_number])
+    if titles and count > len(titles):
+        raise ValueError(
+            f"{where} milestone_terms: milestone {count} does not exist (there are {len(titles)})"
+        )
+    result = CommitmentRules(
+        slug=slug,
+        rules=tuple(rules),
+        veto=veto,
+        places=places,
+        not_places=not_places,
+        milestone_terms=tuple(by_number.get(n, ()) for n in range(1, count + 1)),
+        milestones=tuple(titles),
+    )
     _CompiledCommitment(result)  # surfaces conflicts (a term both required and vetoed) at load
     return result
 
@@ -421,7 +525,8 @@ def _expand_term(term: str) -> tuple[str, tuple[_Variant, ...]]:
                 f"stem {stem!r} is shorter than {_MIN_STEM} letters and would match too many words"
             )
         words[-1] = (stem, True)
-    if not any(_WORD.fullmatch(w) for w, _ in words):
+    # "%" is the one sign that may be a term on its own: progress is reported in percent.
+    if not any(_WORD.fullmatch(w) or w == "%" for w, _ in words):
         raise ValueError("has no letters or digits to match")
     key = " ".join(w + ("*" if star else "") for w, star in words)
 
@@ -444,45 +549,295 @@ def _expand_term(term: str) -> tuple[str, tuple[_Variant, ...]]:
     return key, tuple(variants)
 
 
+# --- what every language says about progress, setbacks and plans ------------------------------
+#
+# These word lists are the matcher's, not a catalog's: they describe news in general. They are
+# only looked for in texts that already have a candidate, so they cost nothing on the nine items
+# in ten that match nothing.
+
+
+def _az_verb(*stems: str) -> list[str]:
+    """Azerbaijani past, perfect and present forms of verb stems (folded: ı→i, ə→e).
+
+    The closed ending list of "*" is for nouns; verbs take these instead. Future forms (-acaq)
+    are left out on purpose: a thing that will be done is not done (see _PLAN)."""
+    endings = ("di", "du", "ib", "ub", "ir", "ur", "mis", "mus", "dir")
+    return [stem + e for stem in stems for e in endings]
+
+
+_SETBACK = (
+    # en
+    "suspend", "suspends", "suspended", "suspending", "suspension*", "cancel", "cancels",
+    "cancelled", "canceled", "cancelling", "cancellation*", "halt", "halts", "halted",
+    "postpone*", "postponed", "delayed", "scrapped", "put on hold", "stopped", "stalled",
+    # fa
+    "لغو", "تعلیق", "متوقف", "توقف", "تعویق", "تاخیر", "ممنوع*",
+    # az
+    "ləğv", "ləğv edil*", *_az_verb("dayandiril", "dayandir", "texire salin", "legv edil",
+                                     "legv olun", "dondurul"),
+    # ru
+    "приостановл*", "приостановлено", "приостановил*", "приостанавлива*", "отмен*", "отменен*",
+    "отменено", "отменил*", "прекращен*", "прекращено", "прекратил*", "заморожен*",
+    "отложен*", "отложено",
+)  # fmt: skip
+
+# A suspension lifted is progress: "flights resumed after the suspension".
+_RESUME = (
+    "resume", "resumes", "resumed", "resuming", "resumption", "restore", "restored",
+    "reopen*", "reopened",
+    "از سر گرفته", "از سرگیری", "ازسرگیری", "برقراری مجدد", "بازگشایی",
+    *_az_verb("berpa olun", "berpa edil", "yeniden acil"),
+    "возобнов*", "возобновлен*", "возобновлено", "возобновил*",
+)  # fmt: skip
+
+# Words that make the next few words a plan rather than a fact: "to be completed", "will open",
+# "планируется завершить", "تا پایان سال تکمیل".
+_PLAN = (
+    "will", "to be", "plan", "plans", "planned", "planning", "expected", "expects", "set to",
+    "soon", "next year", "next month", "by the end of", "intends", "intend", "aims", "would",
+    "scheduled to", "going to", "proposed", "could", "may become", "to launch", "to open",
+    "to start", "to begin", "to resume", "to increase",
+    "خواهد", "خواهند", "قرار است", "برنامه ریزی", "پیش بینی", "تا پایان", "به زودی", "در آینده",
+    "در نظر", "آماده", "مقرر شد",
+    "planlaşdırılır", "planlaşdırılıb", "nəzərdə tutulur", "nəzərdə tutulub", "gözlənilir",
+    "tezliklə", "sonunadək", "sonuna qədər",
+    "будет", "будут", "планиру*", "планируется", "ожида*", "ожидается", "намерен*",
+    "в ближайшее", "до конца", "скоро", "предполага*", "предусмотрен*",
+)  # fmt: skip
+# Azerbaijani future: the suffix itself is the plan (tamamlanacaq, açılacaq, olunacağı).
+_AZ_FUTURE = ("acaq", "ecek", "acaqdir", "ecekdir", "acaqlar", "ecekler", "acagi", "eceyi")
+# A share of the work ("70% completed", "۷۰ درصد") is work under way, not a step reached.
+_PARTIAL = frozenset({"%", "percent", "درصد", "faiz", "faizi", "процент", "процента", "процентов"})
+_PLAN_BEFORE = 6  # a plan word up to this many words before a milestone term makes it a plan
+_PLAN_AFTER = 2
+
+# Sentence ends: a term's neighbours in the same sentence are its context.
+_BREAKS = frozenset({".", "!", "?", "؟", "؛", ";", "…", "\n"})
+
+# Words too common to stand for a milestone when a title's words stand in for its terms.
+_TITLE_STOPWORDS = frozenset(
+    (
+        "the", "and", "for", "from", "with", "into", "onto", "over", "under", "between", "both",
+        "each", "first", "second", "third", "its", "their", "this", "that", "these", "those",
+        "than", "then", "when", "where", "which", "while", "within", "without", "about", "after",
+        "before", "across", "along", "among", "more", "most", "other", "some", "such", "only",
+        "very", "also", "been", "being", "have", "were",
+    )
+)  # fmt: skip
+
+
+# --- the scorer -------------------------------------------------------------------------------
+
+# Weights of the scorer's features (see `Candidate.features`); the score is
+# 1 / (1 + exp(-(bias + Σ weight × feature))). Set from the development set (tests/data/devset,
+# `tests/bench/matching.py --fit`): fitted on one half, checked on the other, then rounded.
+WEIGHTS: Mapping[str, float] = {
+    "bias": -3.0,
+    "strength": 4.0,  # the best matching rule's strength, 0-1
+    "title": 0.3,  # a supporting term stands in the headline (or the lead a feed gives for it)
+    "sentence": 0.3,  # every group of the best rule is met within one sentence
+    "rules": 1.0,  # other rules of the commitment match too (their strengths, up to 1)
+    "places": 1.0,  # the commitment's places, beyond the rule's own words (0, 1 or 2)
+    "not_places": -1.25,  # competing places (0, 1 or 2)
+    "milestone": 0.7,  # the text uses the wording of one of the commitment's milestones
+    "overshadowed": -0.7,  # a weak rule, beside another commitment's strong one (and no list)
+    "list": 2.0,  # the item names three or more of the catalog's commitments
+    "query": 1.5,  # this commitment's search query found the item
+}
+# The score a candidate needs, by language: set on the development set like WEIGHTS.
+THRESHOLDS: Mapping[str, float] = {"fa": 0.5, "az": 0.5, "en": 0.5, "ru": 0.5}
+_DEFAULT_THRESHOLD = 0.5
+
+
+def _sigmoid(x: float) -> float:
+    if x < -30:
+        return 0.0
+    if x > 30:
+        return 1.0
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def detect_language(text: str) -> str:
+    """fa, ru, az or en, from the script of the first few hundred characters."""
+    head = text[:300]
+    arabic = cyrillic = 0
+    for ch in head:
+        cp = ord(ch)
+        if 0x0600 <= cp <= 0x06FF or 0xFB50 <= cp <= 0xFEFF:
+            arabic += 1
+        elif 0x0400 <= cp <= 0x04FF:
+            cyrillic += 1
+    if arabic or cyrillic:
+        return "fa" if arabic >= cyrillic else "ru"
+    lowered = head.lower()
+    # ə and ı are Azerbaijani's own letters (ı also Turkish, which the catalog does not cover).
+    if "ə" in lowered or "ı" in lowered or "ğ" in lowered:
+        return "az"
+    return "en"
+
+
+# --- the learned model's features -------------------------------------------------------------
+
+
+def model_features(tokens: Sequence[str], slug: str, side: str | None = None) -> list[str]:
+    """The learned model's features of one (commitment, text) pair, from normalised tokens.
+
+    Words, the first five letters of longer words (a cheap stem for Azerbaijani, Russian and
+    Persian endings) and word pairs, each once on its own and once tied to the commitment, so
+    that a rejection of "dam" for the crossing teaches the crossing without teaching the flight;
+    plus the source's side for the commitment. `tracker.learn` trains on exactly these."""
+    words = [t for t in tokens if t[0].isalnum()]
+    seen: set[str] = set()
+    prev = ""
+    for w in words:
+        seen.add("w " + w)
+        if len(w) > 5:
+            seen.add("p " + w[:5])
+        if prev:
+            seen.add("b " + prev + " " + w)
+        prev = w
+    out = list(seen)
+    out += [slug + "|" + f for f in seen]
+    out.append(f"side {side or '?'}|{slug}")
+    return out
+
+
+def model_logit(model: Mapping[str, Any], features: Sequence[str], base: float) -> float:
+    """The learned model's logit for one candidate: a few look-ups and one sum.
+
+    `model` is what `tracker.learn` stores: log-count ratios per feature (naive Bayes over the
+    reviewed examples) and the logistic regression that combines their mean with the scorer's
+    own logit."""
+    ratios: Mapping[str, float] = model["ratios"]
+    get = ratios.get
+    evidence = sum(get(f, 0.0) for f in features) / math.sqrt(len(features) or 1)
+    stack: Mapping[str, float] = model["stack"]
+    return stack["bias"] + stack["base"] * base + stack["nb"] * evidence
+
+
 # --- matcher -----------------------------------------------------------------------------------
 
 _SEPARATOR = "\n"  # whitespace is never a token, so no phrase runs from title into summary
 # Normalised term -> (pattern id, spellings); shared so a term used by several commitments is
 # looked for once.
 _Registry = dict[str, tuple[int, tuple[_Variant, ...]]]
+# Anchor index: form -> ((pattern id, position of the anchor word, forms of every word), …).
+# A term is looked up by its longest word rather than its first, so that a term starting with a
+# common word ("از طریق ایران", "through Iran") costs nothing on texts without its rare word.
+_Index = dict[str, tuple[tuple[int, int, _Variant], ...]]
+_Span = tuple[int, int]
+
+
+def _pid(registry: _Registry, term: str, where: str) -> int:
+    key, variants = _compile_term(term, where)
+    if key not in registry:
+        registry[key] = (len(registry), variants)
+    return registry[key][0]
+
+
+def _anchor(variant: _Variant) -> int:
+    """The position of a spelling's longest word (the first of equals)."""
+    lengths = [len(min(forms, key=len)) for forms in variant]
+    return lengths.index(max(lengths))
+
+
+def _build_index(registry: _Registry) -> _Index:
+    index: dict[str, list[tuple[int, int, _Variant]]] = {}
+    for pid, variants in registry.values():
+        for variant in variants:
+            k = _anchor(variant)
+            for form in variant[k]:
+                index.setdefault(form, []).append((pid, k, variant))
+    return {form: tuple(entries) for form, entries in index.items()}
+
+
+def _find(index: _Index, anchors: frozenset[str], tokens: list[str]) -> list[tuple[int, int, int]]:
+    """Every occurrence of every indexed term, as (start, -end, pattern id), sorted so that the
+    leftmost come first and, at one start, the longest."""
+    n = len(tokens)
+    found: list[tuple[int, int, int]] = []
+    for i in [i for i, tok in enumerate(tokens) if tok in anchors]:
+        for pid, k, variant in index[tokens[i]]:
+            start = i - k
+            end = start + len(variant)
+            if start < 0 or end > n:
+                continue
+            j = start
+            for forms in variant:
+                if j != i and tokens[j] not in forms:
+                    break
+                j += 1
+            else:
+                found.append((start, -end, pid))
+    found.sort()
+    return found
+
+
+def _text_tokens(text: str) -> tuple[list[str], int]:
+    """The tokens of title, line break, summary; and how many of them are the title's."""
+    title, _, summary = text.partition("\n")
+    tokens = _tokens(title)
+    title_len = len(tokens)
+    if summary:
+        tokens.append(_SEPARATOR)
+        tokens += _tokens(summary)
+    return tokens, title_len
+
+
+def tokenize(text: str) -> list[str]:
+    """The tokens the matcher reads in `text` (title, newline, summary): normalised words and
+    punctuation marks, with a line break between title and summary."""
+    return _text_tokens(text)[0]
 
 
 class _CompiledCommitment:
-    """One commitment's rules as sets of pattern ids."""
+    """One commitment's rules as sets of pattern ids, and its context terms in a second registry."""
 
-    __slots__ = ("display", "order", "pids", "rules", "slug")
+    __slots__ = (
+        "display",
+        "milestones",
+        "not_places",
+        "order",
+        "pids",
+        "places",
+        "rules",
+        "slug",
+    )
 
-    def __init__(self, commitment: CommitmentRules, registry: _Registry | None = None):
+    def __init__(
+        self,
+        commitment: CommitmentRules,
+        registry: _Registry | None = None,
+        context: _Registry | None = None,
+    ):
         self.slug = commitment.slug
         registry = {} if registry is None else registry
+        context = {} if context is None else context
+        where = f"commitment {commitment.slug!r}"
         self.display: dict[int, str] = {}
         self.order: dict[int, int] = {}  # catalog order, to pick one name for a stretch of text
 
         def pid_of(term: str) -> int:
-            key, variants = _compile_term(term, f"commitment {commitment.slug!r}")
-            if key not in registry:
-                registry[key] = (len(registry), variants)
-            pid = registry[key][0]
+            pid = _pid(registry, term, where)
             self.display.setdefault(pid, term)
             self.order.setdefault(pid, len(self.order))
             return pid
 
         common_veto = {pid_of(t) for t in commitment.veto}
-        # (name, groups, veto, every term the rule looks at)
+        # (name, groups, veto, every term the rule looks at, strength)
         self.rules: list[
-            tuple[str, tuple[frozenset[int], ...], frozenset[int], frozenset[int]]
+            tuple[str, tuple[frozenset[int], ...], frozenset[int], frozenset[int], float]
         ] = []
-        required: set[int] = set()
         for rule in commitment.rules:
             if not rule.groups or any(not g for g in rule.groups):
                 raise ValueError(
                     f"commitment {commitment.slug!r} rule {rule.name!r}: every rule needs"
                     " at least one group and every group at least one term"
+                )
+            if not 0 < rule.strength <= 1:
+                raise ValueError(
+                    f"commitment {commitment.slug!r} rule {rule.name!r}: strength must be"
+                    f" more than 0 and at most 1, got {rule.strength!r}"
                 )
             groups = tuple(frozenset(pid_of(t) for t in g) for g in rule.groups)
             veto = frozenset({pid_of(t) for t in rule.veto} | common_veto)
@@ -495,22 +850,55 @@ class _CompiledCommitment:
                         f"commitment {commitment.slug!r} rule {rule.name!r}: "
                         f"{self.display[min(clash)]!r} is both a group term and {label} term"
                     )
-            required |= in_groups
-            self.rules.append((rule.name, groups, veto, in_groups | veto | mask))
+            self.rules.append(
+                (rule.name, groups, veto, in_groups | veto | mask, float(rule.strength))
+            )
         if not self.rules:
             raise ValueError(f"commitment {commitment.slug!r} has no rules")
         self.pids = frozenset().union(*(r[3] for r in self.rules))
 
+        # Context: places and milestone words, looked for only once the item is a candidate.
+        def ctx(term: str) -> int:
+            pid = _pid(context, term, where)
+            self.display.setdefault(-1 - pid, term)  # negative keys: context pattern ids
+            return pid
+
+        self.places = frozenset(ctx(t) for t in commitment.places)
+        self.not_places = frozenset(ctx(t) for t in commitment.not_places)
+        both = self.places & self.not_places
+        if both:
+            raise ValueError(
+                f"{where}: {self.display[-1 - min(both)]!r} is both a place and a competing place"
+            )
+        # Per milestone: (pattern ids, how many of them one sentence needs).
+        self.milestones: list[tuple[frozenset[int], int]] = []
+        count = max(len(commitment.milestone_terms), len(commitment.milestones))
+        for n in range(count):
+            terms = commitment.milestone_terms[n] if n < len(commitment.milestone_terms) else ()
+            if terms:
+                self.milestones.append((frozenset(ctx(t) for t in terms), 1))
+                continue
+            words = _title_words(commitment.milestones[n]) if n < len(commitment.milestones) else []
+            # Latin and Cyrillic title words take their endings ("flight" → "flights").
+            pids = frozenset(ctx(w + "*" if _script(w) != "arabic" else w) for w in words)
+            self.milestones.append((pids, min(2, len(pids))))
+
+
+def _title_words(title: str) -> list[str]:
+    """The words of a milestone title that can stand for it (without catalog milestone terms)."""
+    words = [t for t in _tokens(title) if t.isalpha() and len(t) >= 4]
+    return list(dict.fromkeys(w for w in words if w not in _TITLE_STOPWORDS))
+
 
 def _leftmost_longest(
     occurrences: list[tuple[int, int, int]], wanted: frozenset[int]
-) -> dict[int, tuple[int, int]]:
+) -> dict[int, list[_Span]]:
     """Pick the non-overlapping occurrences a rule sees, leftmost first, then longest.
 
     `occurrences` are (start, -end, pattern id), sorted. Returns each located pattern id with
-    the first (start, end) it matched.
+    the (start, end) spans it matched, in text order.
     """
-    located: dict[int, tuple[int, int]] = {}
+    located: dict[int, list[_Span]] = {}
     last = (-1, -1)
     for start, neg_stop, pid in occurrences:
         if pid not in wanted:
@@ -520,74 +908,120 @@ def _leftmost_longest(
         if start < last[1] and span != last:
             continue
         last = span
-        located.setdefault(pid, span)
+        located.setdefault(pid, []).append(span)
     return located
 
 
-class Matcher:
-    """Compiled match rules for a set of commitments; `match` is thread-safe."""
+@dataclass
+class _Found:
+    """What the rules found for one commitment in one text (before scoring)."""
 
-    def __init__(self, commitments: Iterable[CommitmentRules]) -> None:
+    commitment: _CompiledCommitment
+    rule: str
+    strength: float
+    sentence: bool
+    rules: float  # the strengths of the other rules that match too, summed
+    terms: tuple[str, ...]
+    in_title: int
+    stretches: int
+    covered: frozenset[int]  # positions of the words the best rule stands on
+    features: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+
+
+class Matcher:
+    """Compiled match rules and scorer for a set of commitments; `match` is thread-safe.
+
+    `model` is a learned model as `tracker.learn` stores it (None: the scorer alone);
+    `thresholds` and `weights` override THRESHOLDS and WEIGHTS (for benchmarks and tests).
+    """
+
+    def __init__(
+        self,
+        commitments: Iterable[CommitmentRules],
+        model: Mapping[str, Any] | None = None,
+        *,
+        thresholds: Mapping[str, float] | None = None,
+        weights: Mapping[str, float] | None = None,
+    ) -> None:
         registry: _Registry = {}
+        context: _Registry = {}
         self._commitments: list[_CompiledCommitment] = []
         seen: set[str] = set()
         for c in commitments:
             if c.slug in seen:
                 raise ValueError(f"commitment {c.slug!r} is given twice")
             seen.add(c.slug)
-            self._commitments.append(_CompiledCommitment(c, registry))
+            self._commitments.append(_CompiledCommitment(c, registry, context))
+        self._index = _build_index(registry)
+        self._anchor_forms = frozenset(self._index)
 
-        # First-token index: form -> [(pattern id, forms of the following tokens)].
-        index: dict[str, list[tuple[int, _Variant]]] = {}
-        for pid, variants in registry.values():
-            for variant in variants:
-                for form in variant[0]:
-                    index.setdefault(form, []).append((pid, variant[1:]))
-        self._index = {form: tuple(entries) for form, entries in index.items()}
-        self._first_forms = frozenset(self._index)
+        where = "built-in word lists"
+        self._setback = frozenset(_pid(context, t, where) for t in _SETBACK)
+        self._resume = frozenset(_pid(context, t, where) for t in _RESUME)
+        self._plan = frozenset(_pid(context, t, where) for t in _PLAN)
+        self._context_index = _build_index(context)
+        self._context_anchors = frozenset(self._context_index)
 
-    def match(self, text: str, language: str | None = None) -> list[Match]:
-        """Return the commitments `text` (title, newline, summary) is evidence for, best first."""
-        del language  # see the module docstring: matching is driven by script, not by label
-        title, _, summary = text.partition("\n")
-        tokens = _tokens(title)
-        title_len = len(tokens)
-        if summary:
-            tokens.append(_SEPARATOR)
-            tokens += _tokens(summary)
-        first = self._first_forms
-        if first.isdisjoint(tokens):
+        self._weights = dict(WEIGHTS if weights is None else weights)
+        self._thresholds = dict(THRESHOLDS if thresholds is None else thresholds)
+        if model is not None and not ({"ratios", "stack"} <= set(model)):
+            raise ValueError("model: expected the weights tracker.learn stores (ratios, stack)")
+        self._model = model
+
+    @property
+    def model(self) -> Mapping[str, Any] | None:
+        return self._model
+
+    def match(
+        self,
+        text: str,
+        language: str | None = None,
+        *,
+        query_slug: str | None = None,
+        side: str | None = None,
+    ) -> list[Match]:
+        """Return the commitments `text` (title, newline, summary) is evidence for, best first.
+
+        `query_slug` names the commitment whose search query found the item, `side` the
+        source's side (IR, AZ, other); both only inform the score."""
+        return [
+            c.match
+            for c in self.candidates(text, language, query_slug=query_slug, side=side)
+            if c.accepted
+        ]
+
+    def candidates(
+        self,
+        text: str,
+        language: str | None = None,
+        *,
+        query_slug: str | None = None,
+        side: str | None = None,
+    ) -> list[Candidate]:
+        """Every candidate the rules propose for `text`, scored, accepted or not, best first."""
+        tokens, title_len = _text_tokens(text)
+        if self._anchor_forms.isdisjoint(tokens):
             return []
-
-        # Every occurrence of every pattern, as (start, -end, pattern id) so that a plain sort
-        # puts them leftmost first and, at one start, longest first.
-        index = self._index
-        n = len(tokens)
-        found: list[tuple[int, int, int]] = []
-        for i in [i for i, tok in enumerate(tokens) if tok in first]:
-            for pid, rest in index[tokens[i]]:
-                j = i + 1
-                for forms in rest:
-                    if j >= n or tokens[j] not in forms:
-                        break
-                    j += 1
-                else:
-                    found.append((i, -j, pid))
+        found = _find(self._index, self._anchor_forms, tokens)
         if not found:
             return []
-        found.sort()
         present = {occ[2] for occ in found}
+        sentence_of: list[int] | None = None
 
-        matches: list[Match] = []
+        raw: list[_Found] = []
         for c in self._commitments:
             if c.pids.isdisjoint(present):
                 continue
             occs: list[tuple[int, int, int]] | None = None
             # Stretch of text (start, end) -> the catalog-first term that supplied it.
-            support: dict[tuple[int, int], int] = {}
-            best: tuple[int, int, int] | None = None  # (groups, stretches, -catalog order)
+            support: dict[_Span, int] = {}
+            # (strength, one sentence, groups, stretches, -catalog order)
+            best: tuple[float, bool, int, int, int] | None = None
             best_name = ""
-            for order, (name, groups, veto, looked_for) in enumerate(c.rules):
+            covered: frozenset[int] = frozenset()
+            strengths: list[float] = []
+            for order, (name, groups, veto, looked_for, strength) in enumerate(c.rules):
                 # Most rules lack a whole group; skip them before resolving overlaps. (A plain
                 # loop: a generator per rule costs more than the test itself.)
                 lacking = False
@@ -599,24 +1033,42 @@ class Matcher:
                     continue
                 if occs is None:
                     occs = [occ for occ in found if occ[2] in c.pids]
-                span_of = _leftmost_longest(occs, looked_for)
-                if not veto.isdisjoint(span_of):
+                spans_of = _leftmost_longest(occs, looked_for)
+                if not veto.isdisjoint(spans_of):
                     continue
                 used: set[int] = set()
+                group_hits: list[frozenset[int]] = []
                 for g in groups:
-                    g_hit = g.intersection(span_of)
+                    g_hit = g.intersection(spans_of)
                     if not g_hit:
                         break
                     used |= g_hit
+                    group_hits.append(g_hit)
                 else:
+                    strengths.append(strength)
                     for pid in used:
-                        span = span_of[pid]
+                        span = spans_of[pid][0]
                         held = support.get(span)
                         if held is None or c.order[pid] < c.order[held]:
                             support[span] = pid
-                    rank = (len(groups), len({span_of[p] for p in used}), -order)
+                    if sentence_of is None:
+                        sentence_of = _sentences(tokens)
+                    sentences: frozenset[int] | None = None
+                    for g_hit in group_hits:
+                        here = frozenset(sentence_of[s] for p in g_hit for s, _ in spans_of[p])
+                        sentences = here if sentences is None else sentences & here
+                    rank = (
+                        strength,
+                        bool(sentences),
+                        len(groups),
+                        len({spans_of[p][0] for p in used}),
+                        -order,
+                    )
                     if best is None or rank > best:
                         best, best_name = rank, name
+                        covered = frozenset(
+                            i for p in used for s, e in spans_of[p] for i in range(s, e)
+                        )
             if best is None:
                 continue
             # Rules are read separately, so one may have taken "border crossing" where another
@@ -626,10 +1078,210 @@ class Matcher:
                 for sp in sorted(support)
                 if not any(o != sp and o[0] <= sp[0] and sp[1] <= o[1] for o in support)
             ]
-            terms = tuple(dict.fromkeys(c.display[support[span]] for span in spans))
-            in_title = sum(1 for start, _ in spans if start < title_len)
-            matches.append(
-                Match(slug=c.slug, terms=terms, score=len(spans) + 0.5 * in_title, rule=best_name)
+            raw.append(
+                _Found(
+                    commitment=c,
+                    rule=best_name,
+                    strength=best[0],
+                    sentence=best[1],
+                    rules=sum(strengths) - best[0],
+                    terms=tuple(dict.fromkeys(c.display[support[span]] for span in spans)),
+                    in_title=sum(1 for start, _ in spans if start < title_len),
+                    stretches=len(spans),
+                    covered=covered,
+                )
             )
-        matches.sort(key=lambda m: (-m.score, m.slug))
-        return matches
+        if not raw:
+            return []
+        assert sentence_of is not None
+        return self._score(raw, tokens, sentence_of, text, language, query_slug, side)
+
+    def _score(
+        self,
+        raw: list[_Found],
+        tokens: list[str],
+        sentence_of: list[int],
+        text: str,
+        language: str | None,
+        query_slug: str | None,
+        side: str | None,
+    ) -> list[Candidate]:
+        lang = language if language in self._thresholds else detect_language(text)
+        threshold = self._thresholds.get(lang, _DEFAULT_THRESHOLD)
+        context = _find(self._context_index, self._context_anchors, tokens)
+        in_context = {occ[2] for occ in context}
+        # Where each context term occurs: a place counts as context only where it is not one of
+        # the words the rule itself stood on ("Tabriz" found by the rule is not extra support).
+        starts: dict[int, list[int]] = {}
+        for start, _, pid in context:
+            starts.setdefault(pid, []).append(start)
+        plans = _plan_positions(context, self._plan, tokens)
+        weights = self._weights
+        listed = len(raw) >= 3
+        strong = sum(1 for f in raw if f.strength >= 1)
+        model = self._model
+
+        scored: list[tuple[_Found, dict[str, float], float, float, int | None, list[str]]] = []
+        for f in raw:
+            c = f.commitment
+            places = sorted(
+                p for p in c.places & in_context if any(s not in f.covered for s in starts[p])
+            )
+            rivals = sorted(c.not_places & in_context)
+            milestone, worded = _suggest_milestone(c, context, sentence_of, plans)
+            if len(raw) >= 4:
+                # A list of agreements (a governor's names four or more) names each promise; it
+                # does not report a step of any.
+                milestone = None
+            # A weak candidate beside another commitment's strong one is usually a side remark
+            # in a story about the other ("flights … will boost tourism"); a list is not.
+            shadowed = f.strength < 1 and strong > 0 and not listed
+            feats = {
+                "strength": f.strength,
+                "title": 1.0 if f.in_title else 0.0,
+                "sentence": 1.0 if f.sentence else 0.0,
+                "rules": min(f.rules, 1.0),
+                "places": float(min(len(places), 2)),
+                "not_places": float(min(len(rivals), 2)),
+                "milestone": 1.0 if worded else 0.0,
+                "overshadowed": 1.0 if shadowed else 0.0,
+                "list": 1.0 if listed else 0.0,
+                "query": 1.0 if query_slug == c.slug else 0.0,
+            }
+            base = weights.get("bias", 0.0) + sum(weights.get(k, 0.0) * v for k, v in feats.items())
+            reasons = [f"rule {f.rule!r}" + ("" if f.strength >= 1 else f" (weak, {f.strength:g})")]
+            if f.in_title:
+                reasons.append("in the headline")
+            if f.sentence:
+                reasons.append("in one sentence")
+            if places:
+                reasons.append("place: " + ", ".join(c.display[-1 - p] for p in places))
+            if rivals:
+                reasons.append("competing place: " + ", ".join(c.display[-1 - p] for p in rivals))
+            if worded:
+                reasons.append("milestone wording")
+            if shadowed:
+                reasons.append("weak beside a stronger commitment")
+            if listed:
+                reasons.append(f"a list naming {len(raw)} commitments")
+            if feats["query"]:
+                reasons.append("found by this commitment's search query")
+            logit = base
+            if model is not None:
+                logit = model_logit(model, model_features(tokens, c.slug, side), base)
+                reasons.append(f"learned from reviews: {logit - base:+.1f}")
+            scored.append((f, feats, base, logit, milestone, reasons))
+
+        # The stance is the news's: a step of any commitment the item is accepted for is
+        # progress for all of them ("the bridge is finished" is progress for the route too).
+        accepted_steps = any(
+            milestone is not None and _sigmoid(logit) >= threshold
+            for _, _, _, logit, milestone, _ in scored
+        )
+        setback = _is_setback(context, self._setback, self._resume, sentence_of)
+        out: list[Candidate] = []
+        for f, feats, base, logit, milestone, reasons in scored:
+            score = round(_sigmoid(logit), 3)
+            accepted = score >= threshold
+            reasons.append(f"score {score:.2f} {'≥' if accepted else '<'} {threshold:g} ({lang})")
+            progress = milestone is not None or (accepted and accepted_steps)
+            stance = "setback" if setback else "progress" if progress else "neutral"
+            match = Match(
+                slug=f.commitment.slug,
+                terms=f.terms,
+                score=score,
+                rule=f.rule,
+                milestone=milestone,
+                stance=stance,
+                reasons=tuple(reasons),
+            )
+            out.append(
+                Candidate(
+                    match=match,
+                    features=feats,
+                    base=base,
+                    logit=logit,
+                    threshold=threshold,
+                    accepted=accepted,
+                    language=lang,
+                )
+            )
+        out.sort(key=lambda cand: (-cand.match.score, cand.match.slug))
+        return out
+
+
+def _sentences(tokens: list[str]) -> list[int]:
+    """The sentence number of every token."""
+    out: list[int] = []
+    n = 0
+    for tok in tokens:
+        if tok in _BREAKS:
+            n += 1
+        out.append(n)
+    return out
+
+
+def _plan_positions(
+    context: list[tuple[int, int, int]], plan: frozenset[int], tokens: list[str]
+) -> list[int]:
+    """Where the text speaks of a plan: plan words, and Azerbaijani future forms."""
+    positions = [start for start, _, pid in context if pid in plan]
+    positions += [i for i, tok in enumerate(tokens) if tok.endswith(_AZ_FUTURE) or tok in _PARTIAL]
+    return sorted(positions)
+
+
+def _suggest_milestone(
+    c: _CompiledCommitment,
+    context: list[tuple[int, int, int]],
+    sentence_of: list[int],
+    plans: list[int],
+) -> tuple[int | None, bool]:
+    """The highest milestone the text says was reached; failing that, the step before the
+    lowest one it says is planned ("to be completed by the end of the year": under way). And
+    whether any milestone's wording is there at all."""
+    if not c.milestones:
+        return None, False
+    reached: list[int] = []
+    planned: list[int] = []
+    any_hit = False
+    for n, (pids, need) in enumerate(c.milestones, start=1):
+        if not pids:
+            continue
+        # sentence -> (distinct terms seen, any of them outside a plan)
+        seen: dict[int, tuple[set[int], bool]] = {}
+        for start, neg_end, pid in context:
+            if pid not in pids:
+                continue
+            end = -neg_end
+            sent = sentence_of[start]
+            # (A plan word inside the term itself, "%" in "70 %", qualifies nothing.)
+            as_plan = any(
+                start - _PLAN_BEFORE <= p < end + _PLAN_AFTER
+                and not start <= p < end
+                and sentence_of[p] == sent
+                for p in plans
+            )
+            terms, fact = seen.get(sent, (set(), False))
+            terms.add(pid)
+            seen[sent] = (terms, fact or not as_plan)
+        hits = [fact for terms, fact in seen.values() if len(terms) >= need]
+        any_hit = any_hit or bool(hits)
+        if any(hits):
+            reached.append(n)
+        elif hits and n > 1:
+            planned.append(n - 1)
+    worded = bool(reached or planned or any_hit)
+    if reached:
+        return max(reached), worded
+    return (min(planned) if planned else None), worded
+
+
+def _is_setback(
+    context: list[tuple[int, int, int]],
+    setback: frozenset[int],
+    resume: frozenset[int],
+    sentence_of: list[int],
+) -> bool:
+    """Whether a sentence speaks of a suspension, cancellation or halt (and not of its end)."""
+    resumed = {sentence_of[start] for start, _, pid in context if pid in resume}
+    return any(pid in setback and sentence_of[start] not in resumed for start, _, pid in context)

@@ -1,0 +1,122 @@
+"""What the matcher learns from: reviewed evidence in, the learned model's weights out and back.
+
+Plain SQL over a `Conn` (SQLite and PostgreSQL alike), records out. The model itself is trained
+and used elsewhere (`tracker.learn`, `tracker.matching`); this module only stores it, in the
+`matcher_model` table, so that every watcher of a team shares one model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tracker.store.conn import Conn, as_datetime, first, from_json
+
+__all__ = [
+    "LabelledExample",
+    "StoredModel",
+    "labelled_examples",
+    "load_model",
+    "save_model",
+    "stored_model",
+]
+
+
+@dataclass(frozen=True)
+class LabelledExample:
+    """One (item, commitment) pair a person decided on: confirmed (label 1) or rejected (0)."""
+
+    title: str
+    summary: str
+    language: str
+    slug: str
+    label: int
+    milestone: int | None = None
+    stance: str | None = None
+    side: str | None = None  # the publishing side (IR, AZ, other), when known
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    name: str
+    trained_at: datetime
+    examples: int
+    weights: dict[str, Any]
+
+
+# Confirmed and rejected evidence that a person decided on (a review event), added by hand, or
+# curated in the catalog. Rows a trusted structured source confirmed by itself (an observed
+# flight) are left out: nobody judged them, and their "titles" are not news.
+_EXAMPLES_SQL = (
+    "SELECT e.title, e.summary, e.language, c.slug, e.review, e.milestone, e.stance, e.country"
+    " FROM evidence e JOIN commitment c ON c.id = e.commitment_id"
+    " WHERE e.review IN ('confirmed', 'rejected')"
+    " AND (e.source IN ('curated', 'manual')"
+    " OR EXISTS (SELECT 1 FROM review_event r WHERE r.evidence_id = e.id))"
+    " ORDER BY e.id"
+)
+
+
+def labelled_examples(conn: Conn) -> list[LabelledExample]:
+    """Every reviewed (item, commitment) pair, oldest first; the catalog's curated evidence counts
+    as confirmed."""
+    return [
+        LabelledExample(
+            title=title or "",
+            summary=summary or "",
+            language=language or "",
+            slug=slug,
+            label=1 if review == "confirmed" else 0,
+            milestone=milestone,
+            stance=stance,
+            side=country,
+        )
+        for title, summary, language, slug, review, milestone, stance, country in conn.rows(
+            _EXAMPLES_SQL
+        )
+    ]
+
+
+def load_model(conn: Conn, name: str) -> dict[str, Any] | None:
+    """The stored weights of model `name`, or None when none was trained yet."""
+    row = first(conn, "SELECT weights FROM matcher_model WHERE name = :name", {"name": name})
+    if row is None:
+        return None
+    weights = from_json(row[0])
+    return weights if isinstance(weights, dict) and weights else None
+
+
+def stored_model(conn: Conn, name: str) -> StoredModel | None:
+    """The whole stored row of model `name` (when it was trained, on how many examples)."""
+    row = first(
+        conn,
+        "SELECT name, trained_at, examples, weights FROM matcher_model WHERE name = :name",
+        {"name": name},
+    )
+    if row is None:
+        return None
+    trained_at = as_datetime(row[1])
+    assert trained_at is not None
+    return StoredModel(
+        name=row[0], trained_at=trained_at, examples=int(row[2] or 0), weights=from_json(row[3])
+    )
+
+
+def save_model(
+    conn: Conn, name: str, weights: dict[str, Any], examples: int, trained_at: datetime
+) -> None:
+    """Store (or replace) model `name`."""
+    # ON CONFLICT … DO UPDATE is understood by SQLite (3.24+) and PostgreSQL alike.
+    conn.run(
+        "INSERT INTO matcher_model (name, trained_at, examples, weights)"
+        " VALUES (:name, :trained_at, :examples, :weights)"
+        " ON CONFLICT (name) DO UPDATE SET trained_at = excluded.trained_at,"
+        " examples = excluded.examples, weights = excluded.weights",
+        {
+            "name": name,
+            "trained_at": conn.time(trained_at),
+            "examples": examples,
+            "weights": conn.json(weights),
+        },
+    )
