@@ -2,17 +2,24 @@
 
 Every accepted message is kept as raw bytes with its envelope, so a test can parse exactly what a
 mail client would receive. `env()` gives the TRACKER_SMTP_* settings that point at the sink.
+
+For the exactly-once tests it can misbehave after the whole message has arrived: answer from a
+queue of `replies` (e.g. "451 4.3.0 try again later"; a 4xx/5xx answer keeps nothing), keep the
+message and then wait `delay` seconds before answering (without blocking other connections), or
+run `on_data` first (a test's own action at that exact moment: kill the sender, break its
+database).
 """
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -47,9 +54,29 @@ class _Handler:
         self.sink = sink
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        sink = self.sink
+        sink.attempts += 1
+        if sink.on_data is not None:
+            sink.on_data()
+        reply = sink.replies.pop(0) if sink.replies else "250 OK"
+        if reply.startswith("2"):  # kept at once, as a server commits a message before answering
+            auth = session.auth_data
+            login = auth.login.decode() if isinstance(auth, LoginPassword) else None
+            sink.received.append(
+                Received(
+                    mail_from=envelope.mail_from,
+                    rcpt_tos=list(envelope.rcpt_tos),
+                    data=envelope.original_content or envelope.content,
+                    login=login,
+                    tls=server.transport.get_extra_info("ssl_object") is not None,
+                )
+            )
+        if sink.delay:
+            await asyncio.sleep(sink.delay)
+        return reply
         auth = session.auth_data
         login = auth.login.decode() if isinstance(auth, LoginPassword) else None
-        self.sink.received.append(
+        sink.received.append(
             Received(
                 mail_from=envelope.mail_from,
                 rcpt_tos=list(envelope.rcpt_tos),
@@ -58,7 +85,7 @@ class _Handler:
                 tls=server.transport.get_extra_info("ssl_object") is not None,
             )
         )
-        return "250 OK"
+        return reply
 
 
 class SmtpSink:
@@ -72,8 +99,15 @@ class SmtpSink:
         ca: trustme.CA | None = None,
         port: int | None = None,
         workdir: Path | None = None,
+        delay: float = 0.0,
+        replies: list[str] | None = None,
+        on_data: Callable[[], None] | None = None,
     ) -> None:
         self.tls = tls
+        self.delay = delay
+        self.replies = list(replies or [])
+        self.on_data = on_data
+        self.attempts = 0  # DATA commands received, whatever the answer
         self.users = users
         self.port = port or free_port()
         self.received: list[Received] = []

@@ -473,8 +473,16 @@ class Daemon:
         config: DaemonConfig,
         log: Callable[[str], None],
         opener: Callable[[], Database] | None = None,
+        *,
+        clock: Callable[[], float] = _elapsed_clock,
+        wall: Callable[[], datetime] | None = None,
     ) -> None:
+        """`opener` opens the database again (after its file was replaced); `clock` and `wall`
+        are the two clocks (seconds elapsed; the aware wall-clock time), for tests."""
         self.db, self.config, self.log, self.opener = db, config, log, opener
+        zone = config.week_zone
+        self.clock = clock
+        self.wall = wall or (lambda: datetime.now(zone))
         self.stop = threading.Event()
         self.trigger = parse_cron(config.report_cron, timezone=config.week_zone)
         self._old: list[Database] = []  # replaced files' databases, dropped once no job runs
@@ -502,8 +510,8 @@ class Daemon:
                 REPORT_RETRY_MAX.total_seconds(),
             )
             self._retries += 1
-            self._retry_at = _elapsed_clock() + delay
-        when = datetime.now(self.config.week_zone) + timedelta(seconds=delay)
+            self._retry_at = self.clock() + delay
+        when = self.wall() + timedelta(seconds=delay)
         self.log(f"report: will try the mail again at {when:%Y-%m-%d %H:%M:%S %Z}")
 
     def _dispatch(self, name: str) -> None:
@@ -563,7 +571,7 @@ class Daemon:
                 wanted.append(signal.SIGHUP)
             previous = {sig: signal.signal(sig, self._signal) for sig in wanted}
         try:
-            now = datetime.now(zone)
+            now = self.wall()
             next_report = self.trigger.get_next_fire_time(None, now)
             self.log(
                 f"daemon: started (pid {os.getpid()}); refresh every {_every_text(self.config.every)}"
@@ -573,18 +581,18 @@ class Daemon:
                 + ("mailed" if self.config.email else "not mailed")
                 + f"); database {self.db.display}"
             )
-            next_refresh = _elapsed_clock()  # the first refresh right away
+            next_refresh = self.clock()  # the first refresh right away
             why = report_pending(self.db, self.config, now)
             if why is not None:
                 self.log(f"report: missed its time: {why}; running now")
                 self._dispatch("report")
             while not self.stop.wait(TICK):
-                clock = _elapsed_clock()
+                clock = self.clock()
                 if clock >= next_refresh:
                     self._dispatch("refresh")
                     # Missed turns (a long run, a sleeping machine) are merged into this one.
                     next_refresh += every * (1 + int((clock - next_refresh) // every))
-                now = datetime.now(zone)
+                now = self.wall()
                 if next_report is not None and now >= next_report:
                     if now - next_report > LATE:
                         self.log(
