@@ -15,6 +15,7 @@ from tracker.matching import (
     Match,
     Matcher,
     Rule,
+    detect_language,
     normalize,
     normalize_title_key,
     rules_from_mapping,
@@ -443,3 +444,256 @@ def test_rules_from_mapping_errors(table: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message) as info:
         rules_from_mapping("some-slug", table)
     assert "some-slug" in str(info.value)
+
+
+# --- the scorer: strength, places, lists, the search query, thresholds ------------------------
+
+
+def commitment(
+    slug: str,
+    *rules: Rule,
+    places: tuple[str, ...] = (),
+    not_places: tuple[str, ...] = (),
+    milestone_terms: tuple[tuple[str, ...], ...] = (),
+    milestones: tuple[str, ...] = (),
+) -> CommitmentRules:
+    return CommitmentRules(
+        slug,
+        rules,
+        (),
+        places=places,
+        not_places=not_places,
+        milestone_terms=milestone_terms,
+        milestones=milestones,
+    )
+
+
+def score_of(matcher: Matcher, text: str, **kwargs: Any) -> float:
+    [cand] = matcher.candidates(text, "en", **kwargs)
+    return cand.match.score
+
+
+def test_a_weak_rule_needs_support_that_a_strong_one_does_not() -> None:
+    strong = Matcher([commitment("c", Rule("r", (("bridge",),), ()))])
+    weak = Matcher([commitment("c", Rule("r", (("bridge",),), (), strength=0.5))])
+    assert strong.match("A bridge")
+    assert not weak.match("A bridge")
+    # A rejected candidate is still there for benchmarks and training, with its reasons.
+    [cand] = weak.candidates("A bridge", "en")
+    assert not cand.accepted and cand.match.score < cand.threshold
+    assert cand.match.reasons[0] == "rule 'r' (weak, 0.5)"
+
+
+def test_places_raise_and_competing_places_lower_the_score() -> None:
+    rule = Rule("r", (("bridge",),), (), strength=0.5)
+    m = Matcher([commitment("c", rule, places=("Aghband",), not_places=("Astara",))])
+    plain = score_of(m, "A new bridge")
+    assert score_of(m, "A new bridge at Aghband") > plain
+    assert score_of(m, "A new bridge at Astara") < plain
+    [match] = m.match("A new bridge at Aghband")
+    assert "place: Aghband" in match.reasons
+    [cand] = m.candidates("A new bridge at Astara", "en")
+    assert "competing place: Astara" in cand.match.reasons
+
+
+def test_a_place_that_is_the_rules_own_word_is_no_extra_support() -> None:
+    rule = Rule("r", (("Tabriz",), ("tours",)), (), strength=0.5)
+    m = Matcher([commitment("c", rule, places=("Tabriz", "East Azerbaijan"))])
+    assert score_of(m, "Tabriz tours") == score_of(Matcher([commitment("c", rule)]), "Tabriz tours")
+    assert score_of(m, "Tabriz tours; Tabriz hotels full") == score_of(m, "Tabriz tours")
+    assert score_of(m, "Tabriz tours in East Azerbaijan") > score_of(m, "Tabriz tours")
+
+
+def test_every_commitment_a_list_of_agreements_names_gets_the_item() -> None:
+    weak = [
+        commitment(slug, Rule("r", ((word,),), (), strength=0.5))
+        for slug, word in (("a", "flight"), ("b", "tractor"), ("c", "tours"), ("d", "bridge"))
+    ]
+    m = Matcher(weak)
+    assert m.match("A flight") == []
+    listed = m.match("Agreed: a flight, a tractor office, tours and a bridge")
+    assert {x.slug for x in listed} == {"a", "b", "c", "d"}
+    assert all("a list naming 4 commitments" in x.reasons for x in listed)
+    # A list names the promises; it suggests no milestone for any of them.
+    assert all(x.milestone is None for x in listed)
+
+
+def test_the_search_query_that_found_the_item_raises_its_commitment() -> None:
+    m = Matcher([commitment("c", Rule("r", (("bridge",),), (), strength=0.5))])
+    assert score_of(m, "A bridge", query_slug="c") > score_of(m, "A bridge")
+    assert score_of(m, "A bridge", query_slug="other") == score_of(m, "A bridge")
+    assert m.match("A bridge over the Araz", query_slug="c")
+    assert (
+        "found by this commitment's search query" in m.match("A bridge", query_slug="c")[0].reasons
+    )
+
+
+def test_thresholds_are_per_language_and_the_script_decides_without_a_label() -> None:
+    m = Matcher(
+        [commitment("c", Rule("r", (("باکو", "Baku"),), ()))], thresholds={"fa": 0.99, "en": 0.5}
+    )
+    assert m.match("Baku", "en")
+    assert not m.match("باکو", "fa")
+    assert not m.match("باکو")  # Persian script: the Persian threshold
+    [cand] = m.candidates("باکو", None)
+    assert (cand.language, cand.threshold) == ("fa", 0.99)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("پرواز تبریز باکو", "fa"),
+        ("Рейс Тебриз — Баку", "ru"),
+        ("Təbriz-Bakı reysi bərpa olunub", "az"),
+        ("Tabriz-Baku flight resumes", "en"),
+    ],
+)
+def test_detect_language(text: str, language: str) -> None:
+    assert detect_language(text) == language
+
+
+def test_a_weak_candidate_beside_a_strong_one_is_a_side_remark() -> None:
+    flight = commitment("flight", Rule("r", (("Tabriz",), ("Baku",), ("flight",)), ()))
+    tours = commitment("tours", Rule("r", (("tourism",),), (), strength=0.75))
+    m = Matcher([flight, tours])
+    alone = score_of(Matcher([tours]), "Tabriz Baku flight to boost tourism")
+    both = {c.match.slug: c for c in m.candidates("Tabriz Baku flight to boost tourism", "en")}
+    assert both["tours"].match.score < alone
+    assert "weak beside a stronger commitment" in both["tours"].match.reasons
+
+
+# --- suggestions: milestone and stance -----------------------------------------------------------
+
+CROSSING = commitment(
+    "crossing",
+    Rule("r", (("Aghband",), ("bridge",)), ()),
+    milestone_terms=(
+        ("foundation laid",),
+        ("under construction", "%"),
+        ("completed",),
+        (),
+        ("opened to traffic",),
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "milestone", "stance"),
+    [
+        ("Aghband bridge: foundation laid", 1, "progress"),
+        ("Aghband bridge under construction", 2, "progress"),
+        ("Aghband bridge completed", 3, "progress"),
+        ("Aghband bridge opened to traffic", 5, "progress"),
+        # A plan is not a step: "to be completed" says the work is under way.
+        ("Aghband bridge to be completed by the end of the year", 2, "progress"),
+        ("Aghband bridge will be opened to traffic next month", 4, "progress"),
+        # A share of the work done is work under way.
+        ("Aghband bridge: 70% of the work completed", 2, "progress"),
+        ("Aghband bridge discussed by ministers", None, "neutral"),
+        ("Aghband bridge works suspended", None, "setback"),
+        ("Aghband bridge: construction halted; the bridge completed last year", 3, "setback"),
+        ("Aghband bridge traffic resumed after the suspension", None, "neutral"),
+    ],
+)
+def test_milestone_and_stance_suggestions(text: str, milestone: int | None, stance: str) -> None:
+    [match] = Matcher([CROSSING]).match(text)
+    assert (match.milestone, match.stance) == (milestone, stance)
+
+
+def test_milestone_titles_stand_in_for_missing_terms() -> None:
+    m = Matcher(
+        [
+            commitment(
+                "flight",
+                Rule("r", (("Tabriz",), ("Baku",)), ()),
+                milestones=("Route agreed", "First scheduled flight operated", "Daily flights"),
+            )
+        ]
+    )
+    # Two words of a title in one sentence ("scheduled … flight*") stand for it.
+    [match] = m.match("Tabriz Baku: the first scheduled flights operated on Tuesday")
+    assert match.milestone == 2
+    [match] = m.match("Tabriz Baku talks")
+    assert match.milestone is None
+
+
+def test_the_stance_is_the_news_not_each_commitment_alone() -> None:
+    bridge = commitment(
+        "bridge", Rule("r", (("Aghband",), ("bridge",)), ()), milestone_terms=(("completed",),)
+    )
+    road = commitment("road", Rule("r", (("Horadiz",), ("road",)), ()))
+    found = {
+        m.slug: m
+        for m in Matcher([bridge, road]).match("Aghband bridge completed; Horadiz road next")
+    }
+    assert (found["bridge"].milestone, found["bridge"].stance) == (1, "progress")
+    assert (found["road"].milestone, found["road"].stance) == (None, "progress")
+
+
+def test_the_catalog_milestone_wording_in_four_languages(catalog_matcher: Matcher) -> None:
+    texts = {
+        "en": "First flight lands: Iran Air launches Tabriz-Baku flights",
+        "fa": "نخستین پرواز تبریز - باکو انجام شد",
+        "az": "Təbriz-Bakı: ilk reys həyata keçirilib",
+        "ru": "Первый рейс Тебриз — Баку выполнен",
+    }
+    for language, text in texts.items():
+        [match] = catalog_matcher.match(text, language)
+        assert (match.slug, match.milestone, match.stance) == (
+            "tabriz-baku-flight",
+            3,
+            "progress",
+        ), language
+    setbacks = {
+        "en": "Tabriz-Baku flights suspended",
+        "fa": "پروازهای تبریز - باکو لغو شد",
+        "az": "Təbriz-Bakı reysləri dayandırıldı",
+        "ru": "Рейсы Тебриз — Баку приостановлены",
+    }
+    for language, text in setbacks.items():
+        [match] = catalog_matcher.match(text, language)
+        assert match.stance == "setback", language
+
+
+# --- catalog keys of the scorer ------------------------------------------------------------------
+
+
+def test_rules_from_mapping_reads_strength_places_and_milestone_terms() -> None:
+    table = {
+        "rule": [{"name": "weak", "strength": 0.5, "group": [{"en": ["bridge"]}]}],
+        "places": ["Aghband", "Ağbənd*"],
+        "not_places": ["Astara"],
+        "milestone_terms": {"2": {"en": ["under construction"], "ru": ["строится"]}},
+        "milestones": ["Launched", "Under way", "Open"],
+    }
+    rules = rules_from_mapping("c", table)
+    assert rules.rules[0].strength == 0.5
+    assert (rules.places, rules.not_places) == (("Aghband", "Ağbənd*"), ("Astara",))
+    assert rules.milestone_terms == ((), ("under construction", "строится"), ())
+    assert rules.milestones == ("Launched", "Under way", "Open")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"rule": [{**GOOD_RULE, "strength": 0}]}, "strength must be more than 0"),
+        ({"rule": [{**GOOD_RULE, "strength": 1.5}]}, "at most 1"),
+        ({"rule": [{**GOOD_RULE, "strength": "high"}]}, "strength must be a number"),
+        ({"places": "Aghband"}, "places: expected a list"),
+        ({"not_places": [""]}, "not_places: every term must be a non-empty string"),
+        ({"places": ["Astara"], "not_places": ["Astara"]}, "both a place and a competing place"),
+        ({"milestone_terms": {"x": {"en": ["a"]}}}, "not a milestone number"),
+        ({"milestone_terms": {"1": ["a"]}}, "expected a table of language"),
+        ({"milestone_terms": {"4": {"en": ["a"]}}, "milestones": ["a", "b"]}, "milestone 4"),
+    ],
+)
+def test_scorer_keys_errors(extra: dict[str, Any], message: str) -> None:
+    table = {"rule": [GOOD_RULE], **extra}
+    with pytest.raises(ValueError, match=message):
+        rules_from_mapping("some-slug", table)
+
+
+def test_percent_is_the_only_sign_a_term_may_be() -> None:
+    assert hits(one_rule(["%"]), "70 % done")
+    with pytest.raises(ValueError, match="no letters or digits"):
+        rules_from_mapping("c", {"rule": [{"name": "r", "group": [{"en": ["$"]}]}]})

@@ -25,11 +25,17 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from tracker.matching import Matcher, model_features, rules_from_mapping, tokenize
+from tracker.matching import (
+    Matcher,
+    candidate_features,
+    model_features,
+    rules_from_mapping,
+    tokenize,
+)
 from tracker.store.training import LabelledExample, labelled_examples, save_model
 
 if TYPE_CHECKING:
@@ -38,13 +44,16 @@ if TYPE_CHECKING:
 __all__ = ["MODEL_NAME", "TrainResult", "retrain", "train"]
 
 MODEL_NAME = "matcher"
-MIN_EACH = 3  # confirmed and rejected examples needed, at least, before anything is learned
-_ALPHA = 1.0  # add-one smoothing of the counts
+MIN_EACH = 5  # confirmed and rejected examples needed, at least, before anything is learned
+_PRIOR_COUNT = 5.0  # pseudo examples pulling each class's rate of a feature to its overall rate
 _MIN_COUNT = 2  # a feature seen once teaches nothing that generalises; it is left out
 _MIN_RATIO = 0.05  # ratios closer to zero than this are left out of the stored model
-_PRIOR = (0.0, 1.0, 0.0)  # bias, matcher-score weight, ratio weight before any review
-_L2 = 2.0  # how strongly the three weights are pulled towards _PRIOR
+_L2 = 20.0  # how strongly the evidence's weight is pulled towards 0 (none)
+_MAX_WEIGHT = 2.0
 _NEWTON_STEPS = 25
+# A wrong attachment costs the watcher twice what a miss costs: the targets allow 5% of
+# attachments to be wrong and 10% of evidence to be missed. Rejections weigh that much more.
+_REJECT_WEIGHT = 2.0
 
 
 @dataclass(frozen=True)
@@ -61,136 +70,184 @@ class TrainResult:
     note: str  # one line: what was learned, or why nothing was
 
 
+_MAX_STACK_TEXTS = 400  # the three stacking weights are fitted on the latest reviewed texts
+# Enough characters for the model's first words (matching._MODEL_WORDS) in any of the languages.
+_FEATURE_CHARS = 2000
+
+
 @dataclass
-class _Row:
+class _Text:
+    """One reviewed item and what a person said about each commitment."""
+
+    text: str
+    language: str
+    side: str | None
+    labels: dict[str, int]
     features: list[str]
-    label: int
-    base: float | None  # the matcher's logit; None when the rules do not propose this pair
-    fold: int
+    fold: int  # the half whose counts do not see this text (see _fit)
+    bases: dict[str, float] | None = None  # the matcher's logit per candidate commitment
+    extra: dict[str, list[str]] = field(default_factory=dict)  # candidate features, per slug
 
 
-def _rows(examples: Sequence[LabelledExample], matcher: Matcher) -> list[_Row]:
-    """Each example's features and the matcher's score of it (each distinct text read once)."""
-    rows: list[_Row] = []
-    seen: dict[tuple[str, str, str, str | None], tuple[list[str], dict[str, float], int]] = {}
+def _texts(examples: Sequence[LabelledExample]) -> list[_Text]:
+    """The examples grouped by item (one item is often reviewed for several commitments)."""
+    by_key: dict[tuple[str, str, str, str | None], _Text] = {}
     for ex in examples:
         key = (ex.title, ex.summary, ex.language, ex.side)
-        if key not in seen:
+        found = by_key.get(key)
+        if found is None:
             text = ex.title + "\n" + ex.summary
-            bases = {
-                c.match.slug: c.base
-                for c in matcher.candidates(text, ex.language or None, side=ex.side)
-            }
-            # Half the examples count the ratios that score the other half (see _fit_stack);
-            # the same text always falls in the same half.
-            fold = zlib.crc32(text.encode("utf-8", "surrogatepass")) & 1
-            seen[key] = (tokenize(text), bases, fold)
-        tokens, bases, fold = seen[key]
-        rows.append(
-            _Row(
-                features=model_features(tokens, ex.slug, ex.side),
-                label=1 if ex.label else 0,
-                base=bases.get(ex.slug),
-                fold=fold,
+            found = _Text(
+                text=text,
+                language=ex.language,
+                side=ex.side,
+                labels={},
+                # The features read the first words only: no need to tokenise a long summary.
+                features=model_features(tokenize(text[:_FEATURE_CHARS]), ex.side),
+                fold=zlib.crc32(text.encode("utf-8", "surrogatepass")) & 1,
             )
-        )
-    return rows
+            by_key[key] = found
+        # The latest decision on a pair wins (examples come oldest first).
+        found.labels[ex.slug] = 1 if ex.label else 0
+    return list(by_key.values())
 
 
-def _ratios(pos: Counter[str], neg: Counter[str], n_pos: int, n_neg: int) -> dict[str, float]:
-    """Log-count ratios of the features seen at least _MIN_COUNT times."""
-    top = max([1, *pos.values(), *neg.values()])
-    logs = [math.log(i + _ALPHA) for i in range(top + 1)]
-    offset = math.log(n_neg + 2 * _ALPHA) - math.log(n_pos + 2 * _ALPHA)
-    out: dict[str, float] = {}
-    for f in pos.keys() | neg.keys():
-        p, q = pos[f], neg[f]
-        if p + q >= _MIN_COUNT:
-            out[f] = logs[p] - logs[q] + offset
-    return out
+class _Counts:
+    """Document frequencies of features among confirmed and rejected examples, for all
+    commitments ("*") and per commitment."""
+
+    def __init__(self) -> None:
+        self.pos: dict[str, Counter[str]] = {}
+        self.neg: dict[str, Counter[str]] = {}
+        self.n_pos: Counter[str] = Counter()
+        self.n_neg: Counter[str] = Counter()
+
+    def add(self, slug: str, features: list[str], label: int) -> None:
+        counts, totals = (self.pos, self.n_pos) if label else (self.neg, self.n_neg)
+        for key in ("*", slug):
+            counts.setdefault(key, Counter()).update(features)
+            totals[key] += 1
+
+    def ratios(self, key: str) -> dict[str, float]:
+        """Log ratios of how often each feature (seen at least _MIN_COUNT times) occurs in the
+        confirmed and in the rejected examples.
+
+        Both rates are smoothed towards the feature's overall rate with _PRIOR_COUNT pseudo
+        examples, so a feature seen rarely, or a class with few examples (rejections are the
+        scarce ones), says little: with 200 confirmations and 20 rejections, a word absent from
+        the rejections is weak evidence for confirming."""
+        pos, neg = self.pos.get(key, Counter()), self.neg.get(key, Counter())
+        n_pos, n_neg = self.n_pos[key], self.n_neg[key]
+        total = n_pos + n_neg
+        if not n_pos or not n_neg:
+            return {}
+        a = _PRIOR_COUNT
+        out: dict[str, float] = {}
+        nget, pget = neg.get, pos.get
+        for f in pos.keys() | neg.keys():
+            p, q = pget(f, 0), nget(f, 0)
+            if p + q < _MIN_COUNT:
+                continue
+            rate = (p + q) / total
+            out[f] = math.log((p + a * rate) / (n_pos + a)) - math.log((q + a * rate) / (n_neg + a))
+        return out
 
 
-def _evidence(ratios: dict[str, float], features: list[str]) -> float:
-    get = ratios.get
-    return sum(get(f, 0.0) for f in features) / math.sqrt(len(features) or 1)
+def _evidence(every: dict[str, float], own: dict[str, float], features: list[str]) -> float:
+    total = sum(every.get(f, 0.0) + own.get(f, 0.0) for f in features)
+    return total / math.sqrt(len(features) or 1)
 
 
-def _solve3(a: list[list[float]], b: list[float]) -> list[float]:
-    """Gaussian elimination with partial pivoting for the 3×3 Newton step."""
-    m = [[*row, b[i]] for i, row in enumerate(a)]
-    n = len(b)
-    for col in range(n):
-        pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
-        m[col], m[pivot] = m[pivot], m[col]
-        if abs(m[col][col]) < 1e-12:
-            return [0.0] * n
-        for r in range(col + 1, n):
-            factor = m[r][col] / m[col][col]
-            for k in range(col, n + 1):
-                m[r][k] -= factor * m[col][k]
-    x = [0.0] * n
-    for r in range(n - 1, -1, -1):
-        x[r] = (m[r][n] - sum(m[r][k] * x[k] for k in range(r + 1, n))) / m[r][r]
-    return x
-
-
-def _fit_stack(points: list[tuple[float, float, int]]) -> tuple[float, float, float]:
-    """Logistic regression of label on (1, matcher logit, mean ratio), L2 towards _PRIOR, by
-    Newton's method (three weights: a few passes over the points)."""
-    w = list(_PRIOR)
+def _fit_weight(points: list[tuple[float, float, int]]) -> float:
+    """The weight of the (centred) ratio evidence in logit = matcher logit + weight × evidence:
+    a one-parameter logistic regression, L2-penalised, by Newton's method, kept within
+    [0, _MAX_WEIGHT]. Rejections weigh _REJECT_WEIGHT."""
+    w = 0.0
     for _ in range(_NEWTON_STEPS):
-        grad = [_L2 * (w[i] - _PRIOR[i]) for i in range(3)]
-        hess = [[_L2 if i == j else 0.0 for j in range(3)] for i in range(3)]
+        g, h = _L2 * w, _L2
         for base, ev, label in points:
-            x = (1.0, base, ev)
-            z = w[0] + w[1] * base + w[2] * ev
-            p = 1.0 / (1.0 + math.exp(-z)) if z > -30 else 0.0
-            g = p - label
-            h = p * (1.0 - p)
-            for i in range(3):
-                grad[i] += g * x[i]
-                for j in range(3):
-                    hess[i][j] += h * x[i] * x[j]
-        step = _solve3(hess, grad)
-        w = [w[i] - step[i] for i in range(3)]
-        if max(abs(s) for s in step) < 1e-6:
+            z = base + w * ev
+            p = 1.0 / (1.0 + math.exp(-z)) if -30 < z < 30 else (0.0 if z <= -30 else 1.0)
+            weight = 1.0 if label else _REJECT_WEIGHT
+            g += weight * (p - label) * ev
+            h += weight * p * (1.0 - p) * ev * ev
+        step = g / h
+        w = min(max(w - step, 0.0), _MAX_WEIGHT)
+        if abs(step) < 1e-6:
             break
-    return w[0], w[1], w[2]
+    return w
 
 
 def train(examples: Sequence[LabelledExample], matcher: Matcher) -> dict[str, Any] | None:
-    """The model's weights learned from `examples`, or None when there are fewer than MIN_EACH
-    confirmed or rejected ones. `matcher` is the catalog's matcher without a model: its scores
-    are what the model learns to correct."""
-    positives = sum(1 for ex in examples if ex.label)
-    negatives = len(examples) - positives
+    """The model's weights learned from `examples`, or None while there are fewer than MIN_EACH
+    confirmed or rejected (item, commitment) pairs. `matcher` is the catalog's matcher without a
+    model: its scores are what the model learns to correct.
+
+    Besides the explicit decisions, a reviewed item's other candidates (commitments the rules
+    propose for it that nobody confirmed) count as rejected: the person who read the item did not
+    find it evidence for them. They are the only examples of what the matcher proposes below its
+    threshold, which a watcher never sees."""
+    texts = _texts(examples)
+    # The stacking weights are fitted on the latest texts only (bounded work); the ratios on all.
+    for t in texts[-_MAX_STACK_TEXTS:]:
+        cands = matcher.candidates(t.text, t.language or None, side=t.side)
+        t.bases = {c.match.slug: c.base for c in cands}
+        t.extra = {c.match.slug: candidate_features(c.match.rule, c.features) for c in cands}
+        for slug in t.bases:
+            t.labels.setdefault(slug, 0)
+    positives = sum(v for t in texts for v in t.labels.values())
+    negatives = sum(len(t.labels) for t in texts) - positives
     if positives < MIN_EACH or negatives < MIN_EACH:
         return None
-    rows = _rows(examples, matcher)
-    pos: list[Counter[str]] = [Counter(), Counter()]
-    neg: list[Counter[str]] = [Counter(), Counter()]
-    n_pos, n_neg = [0, 0], [0, 0]
-    for row in rows:
-        if row.label:
-            pos[row.fold].update(row.features)
-            n_pos[row.fold] += 1
-        else:
-            neg[row.fold].update(row.features)
-            n_neg[row.fold] += 1
-    # Cross-fitted evidence for the candidates the model will actually see at refresh.
-    by_fold = [_ratios(pos[1 - k], neg[1 - k], n_pos[1 - k], n_neg[1 - k]) for k in (0, 1)]
+
+    folds = [_Counts(), _Counts()]
+    for t in texts:
+        for slug, label in t.labels.items():
+            folds[t.fold].add(slug, t.features + t.extra.get(slug, []), label)
+    # Cross-fitted evidence: each half is scored with the ratios counted on the other half.
+    cache: dict[tuple[int, str], dict[str, float]] = {}
+
+    def ratios_of(fold: int, key: str) -> dict[str, float]:
+        if (fold, key) not in cache:
+            cache[fold, key] = folds[1 - fold].ratios(key)
+        return cache[fold, key]
+
     points = [
-        (row.base, _evidence(by_fold[row.fold], row.features), row.label)
-        for row in rows
-        if row.base is not None
+        (
+            t.bases[slug],
+            _evidence(ratios_of(t.fold, "*"), ratios_of(t.fold, slug), t.features + t.extra[slug]),
+            label,
+        )
+        for t in texts
+        if t.bases is not None
+        for slug, label in t.labels.items()
+        if slug in t.bases
     ]
-    bias, base_weight, nb_weight = _fit_stack(points) if points else _PRIOR
-    ratios = _ratios(pos[0] + pos[1], neg[0] + neg[1], sum(n_pos), sum(n_neg))
-    kept = {f: round(r, 3) for f, r in ratios.items() if abs(r) >= _MIN_RATIO}
+    # The evidence is centred on the candidates it was fitted on, so that the model raises some
+    # candidates and lowers others rather than moving all of them: the matcher's threshold keeps
+    # its meaning. Only the evidence's weight is fitted (one number; stable with few reviews).
+    centre = sum(ev for _, ev, _ in points) / len(points) if points else 0.0
+    centred = [(b, ev - centre, label) for b, ev, label in points]
+    nb_weight = _fit_weight(centred) if centred else 0.0
+    bias, base_weight = -nb_weight * centre, 1.0
+
+    everything = _Counts()
+    for fold in folds:
+        for key, counter in fold.pos.items():
+            everything.pos.setdefault(key, Counter()).update(counter)
+        for key, counter in fold.neg.items():
+            everything.neg.setdefault(key, Counter()).update(counter)
+        everything.n_pos.update(fold.n_pos)
+        everything.n_neg.update(fold.n_neg)
+    ratios: dict[str, dict[str, float]] = {}
+    for key in everything.pos.keys() | everything.neg.keys():
+        kept = {f: round(r, 3) for f, r in everything.ratios(key).items() if abs(r) >= _MIN_RATIO}
+        if kept:
+            ratios[key] = kept
     return {
         "format": 1,
         "kind": "naive-bayes ratios + logistic regression",
-        "ratios": kept,
+        "ratios": ratios,
         "stack": {
             "bias": round(bias, 4),
             "base": round(base_weight, 4),
@@ -243,7 +300,7 @@ def retrain(conn: Conn, *, name: str = MODEL_NAME, now: datetime | None = None) 
         examples=len(examples),
         positives=positives,
         negatives=negatives,
-        features=len(weights["ratios"]),
+        features=sum(len(r) for r in weights["ratios"].values()),
         seconds=seconds,
         saved=True,
         note=(
