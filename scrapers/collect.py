@@ -121,9 +121,6 @@ async def collect_async(
 ) -> list[Outcome]:
     """`collect` for callers that already run an event loop."""
     async with open_session(settings or HttpSettings(), network) as session:
-        if specs and session.workers is not None:
-            # Its start-up (~0.3 s of CPU) then overlaps the first downloads.
-            session.workers.prestart()
         tasks = [
             asyncio.create_task(
                 _run_one(spec, validators.get(spec.name, Validators()), session, postprocess)

@@ -29,6 +29,7 @@ import signal
 import struct
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import IO, Any
 
 from scrapers.errors import SourceError, one_line
@@ -267,37 +268,79 @@ class _Worker:
         await self.process.wait()
 
 
+@dataclass(frozen=True)
+class _StartFailed:
+    reason: str
+
+
 class WorkerPool:
     """Up to `size` persistent worker processes; `run` sends one call to an idle one.
+
+    Workers start when work arrives (a run where every source answers 304 starts none). A
+    second one starts only when a call has waited `grow_after` seconds for the first: parsing a
+    feed takes milliseconds, so one worker keeps up with the network, and a fresh interpreter
+    (~0.3 s of CPU) would cost more than it saves; but a hostile input that holds a worker until
+    its time limit must not hold up every other source.
 
     Create it inside the event loop that will use it; `aclose` ends every worker.
     """
 
-    def __init__(self, size: int, *, memory: int, answer_limit: int) -> None:
+    def __init__(
+        self, size: int, *, memory: int, answer_limit: int, grow_after: float = 0.5
+    ) -> None:
         if size < 1:
             raise ValueError("WorkerPool needs at least one worker")
         self._size = size
         self._memory = memory
         self._answer_limit = answer_limit
-        self._semaphore = asyncio.Semaphore(size)
-        self._idle: list[_Worker] = []
+        self._grow_after = grow_after
+        self._idle: asyncio.Queue[_Worker | _StartFailed] = asyncio.Queue()
+        self._count = 0  # workers alive or starting
         self._busy: set[_Worker] = set()
-        self._starting: asyncio.Task[_Worker] | None = None
+        self._starting: set[asyncio.Task[_Worker]] = set()
         self._closed = False
 
-    def prestart(self) -> None:
-        """Start one worker now, so that its start-up overlaps the first downloads."""
-        if self._starting is None and not self._idle and not self._closed:
-            self._starting = asyncio.get_running_loop().create_task(_Worker.start(self._memory))
+    def _grow(self) -> None:
+        self._count += 1
+        task = asyncio.get_running_loop().create_task(_Worker.start(self._memory))
+        self._starting.add(task)
+        task.add_done_callback(self._started)
 
-    async def _worker(self) -> _Worker:
-        if self._idle:
-            return self._idle.pop()
-        starting, self._starting = self._starting, None
-        if starting is not None:
-            with contextlib.suppress(SourceError):
-                return await starting
-        return await _Worker.start(self._memory)
+    def _started(self, task: asyncio.Task[_Worker]) -> None:
+        self._starting.discard(task)
+        if task.cancelled():
+            self._count -= 1
+            return
+        error = task.exception()
+        if error is None:
+            self._idle.put_nowait(task.result())
+            return
+        self._count -= 1
+        reason = error.reason if isinstance(error, SourceError) else "could not start a parser"
+        self._idle.put_nowait(_StartFailed(reason))
+
+    async def _take(self) -> _Worker:
+        waited_long = False
+        while True:
+            if (
+                self._idle.empty()
+                and self._count < self._size
+                and (self._count == 0 or waited_long)
+            ):
+                self._grow()
+            try:
+                async with asyncio.timeout(self._grow_after):
+                    got = await self._idle.get()
+            except TimeoutError:
+                waited_long = True
+                continue
+            if isinstance(got, _StartFailed):
+                raise SourceError(got.reason)
+            return got
+
+    async def _retire(self, worker: _Worker) -> None:
+        self._count -= 1
+        await asyncio.shield(worker.kill())
 
     async def run(
         self,
@@ -319,40 +362,42 @@ class WorkerPool:
             raise SourceError(
                 f"internal error: cannot send work to a parser process: {detail}"
             ) from None
-        async with self._semaphore:
-            # Waiting for a free worker and starting one are not the input's fault: the limit
-            # starts once the call is handed over (the source deadline still covers it all).
-            worker = await self._worker()
-            self._busy.add(worker)
-            try:
-                async with asyncio.timeout(time_limit):
-                    answer = await worker.call(func_blob, args_blob, self._answer_limit)
-            except TimeoutError:
-                await asyncio.shield(worker.kill())
-                raise SourceError(too_slow) from None
-            except BaseException:
-                # Cancelled mid-call (the source deadline) or the channel broke: the worker may
-                # still be busy with our call, and its late answer would desynchronise the
-                # channel. Only killing it is safe.
-                await asyncio.shield(worker.kill())
-                raise
-            finally:
-                self._busy.discard(worker)
-            if answer[0] == "retire":
-                await worker.kill()  # it is exiting anyway; reap it now
-            else:
-                self._idle.append(worker)
+        # Waiting for a free worker and starting one are not the input's fault: the limit
+        # starts once the call is handed over (the source deadline still covers it all).
+        worker = await self._take()
+        self._busy.add(worker)
+        try:
+            async with asyncio.timeout(time_limit):
+                answer = await worker.call(func_blob, args_blob, self._answer_limit)
+        except TimeoutError:
+            await self._retire(worker)
+            raise SourceError(too_slow) from None
+        except BaseException:
+            # Cancelled mid-call (the source deadline) or the channel broke: the worker may
+            # still be busy with our call, and its late answer would desynchronise the channel.
+            # Only killing it is safe.
+            await self._retire(worker)
+            raise
+        finally:
+            self._busy.discard(worker)
+        if answer[0] == "retire":
+            await self._retire(worker)  # it is exiting anyway; reap it now
+        else:
+            self._idle.put_nowait(worker)
         return _unpack(answer)
 
     async def aclose(self) -> None:
         self._closed = True
-        workers = [*self._idle, *self._busy]
-        self._idle.clear()
-        starting, self._starting = self._starting, None
-        if starting is not None:
-            starting.cancel()
+        for task in list(self._starting):
+            task.cancel()
+        workers = list(self._busy)
+        while not self._idle.empty():
+            got = self._idle.get_nowait()
+            if isinstance(got, _Worker):
+                workers.append(got)
+        for task in list(self._starting):
             with contextlib.suppress(BaseException):
-                workers.append(await starting)
+                workers.append(await task)
         for worker in workers:
             await worker.kill()
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from scrapers import HttpSettings, SourceSpec, collect
+from scrapers import HttpSettings, SourceSpec, Validators, collect
 from scrapers.errors import SourceError
 from scrapers.http import open_session
 
@@ -153,6 +153,31 @@ def test_postprocess_runs_in_a_worker_and_keeps_its_state(server: LoopbackServer
     # One worker, one unpickled step: its state carried from source to source.
     assert sorted(o.calls for o in tagged) == [1, 2, 3, 4, 5]
     assert outcomes[-1].state == "failed" and not isinstance(outcomes[-1], jobs.Tagged)
+
+
+def test_workers_are_started_once_and_reused_across_sources(server: LoopbackServer) -> None:
+    specs = [
+        rss(server.route(f"/f{i}", Reply(body=FEED, content_type=RSS)), f"s{i}") for i in range(12)
+    ]
+    outcomes = collect(specs, {}, fast_settings(parse_workers=2), postprocess=jobs.with_pid)
+    pids = {o.tag for o in outcomes if isinstance(o, jobs.Tagged)}
+    assert len(outcomes) == 12 and all(isinstance(o, jobs.Tagged) for o in outcomes)
+    assert 1 <= len(pids) <= 2  # never a process per source
+    assert str(os.getpid()) not in pids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
+def test_no_worker_starts_when_nothing_needs_parsing(server: LoopbackServer) -> None:
+    url = server.route("/rss", Reply(304, content_type=None))
+    children: list[list[int]] = []
+    (outcome,) = collect(
+        [rss(url, "same")],
+        {"same": Validators(etag='"v"')},
+        fast_settings(),
+        on_outcome=lambda _: children.append(_children(os.getpid())),  # while the run is open
+    )
+    assert outcome.state == "unchanged"
+    assert children == [[]]
 
 
 def test_cpu_bomb_in_one_source_fails_it_alone_at_the_parse_limit(server: LoopbackServer) -> None:

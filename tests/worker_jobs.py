@@ -84,3 +84,9 @@ def bomb_for(name: str, outcome: Outcome) -> Outcome:
     if outcome.source == name:
         spin()
     return outcome
+
+
+def with_pid(outcome: Outcome) -> Outcome:
+    """Post-processing that says which worker process ran it."""
+    fields = {k: v for k, v in vars(outcome).items()}
+    return Tagged(**fields, tag=str(os.getpid()))
