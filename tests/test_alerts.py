@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -18,10 +20,14 @@ from tracker.sources import Source
 from tracker.store import Database
 
 try:
+    from .conftest import run_cli
+    from .faulty_server import start_tracker
     from .rows import insert, update
     from .smtp_sink import SmtpSink, free_port
     from .test_report import at, history, make_world
 except ImportError:  # tests/ collected as top-level modules (no __init__.py)
+    from conftest import run_cli  # type: ignore[no-redef]
+    from faulty_server import start_tracker  # type: ignore[no-redef]
     from rows import insert, update  # type: ignore[no-redef]
     from smtp_sink import SmtpSink, free_port  # type: ignore[no-redef]
     from test_report import at, history, make_world  # type: ignore[no-redef]
@@ -240,3 +246,68 @@ def test_refresh_notify_end_to_end(
         assert "alerts not sent: TRACKER_SMTP_HOST is not set" in last.out
     assert failing.message()["Subject"] == "tracker alert: source local-feed failing"
     assert "has failed 3 times in a row" in failing.message().get_content()
+
+
+def test_a_failed_recovery_alert_is_sent_by_a_later_refresh(
+    world: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the refresh that saw the recovery knows of it; its failed mail must not be lost."""
+    with world.write() as conn:
+        update(
+            conn,
+            "source_health",
+            {"name": "apa"},
+            consecutive_failures=0,
+            failing_since=None,
+            last_success=at(2026, 11, 21, 7, 30),
+        )
+    later = datetime(2026, 11, 25)
+    port = free_port()
+    sink = SmtpSink(port=port)
+    use(monkeypatch, sink.env())
+    recovered = refresh_report(result("apa", "ok", recovered=True))
+    assert alerts(world, recovered, now=later) == [
+        f"alerts not sent: cannot connect to SMTP server 127.0.0.1:{port}: connection refused"
+    ]
+    with sink:
+        # The next refresh sees a healthy source: nothing new, but the stored alert goes out.
+        assert alerts(world, refresh_report(result("apa", "ok")), now=later) == [
+            "alert sent to watcher@example.org, second@example.net: 1 source recovered"
+        ]
+        assert alerts(world, refresh_report(result("apa", "ok")), now=later) == []
+        (got,) = sink.wait_for(1)
+    assert got.message()["Subject"] == "tracker alert: source apa works again"
+    with world.read() as conn:
+        rows = conn.rows("SELECT key, state, attempts FROM notification")
+    assert [(k.split(":")[0], s, n) for k, s, n in rows] == [("source-recovered", "sent", 2)]
+
+
+@pytest.mark.slow
+def test_refreshes_at_once_alert_once(
+    db: str, tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The alert is sent while the refresh holds its lock: the one waiting for the lock finds
+    the event sent, not still waiting to be mailed."""
+    httpserver.expect_request("/feed.xml").respond_with_data("down", status=500)
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        f'[[source]]\nname = "local-feed"\nkind = "rss"\nurl = "{httpserver.url_for("/feed.xml")}"\n'
+        'language = "en"\n',
+        encoding="utf-8",
+    )
+    env = {"TRACKER_HTTP_MAX_RETRIES": "0", "TRACKER_LOCK_WAIT": "60"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    args = ["refresh", "--sources", str(sources)]
+    for _ in range(2):  # two failures: the next refresh crosses the threshold
+        assert run_cli(*args).code == 1
+    with SmtpSink(workdir=tmp_path, delay=2.0) as sink:  # a slow server: the send takes 2 s
+        use(monkeypatch, sink.env())
+        procs = [
+            start_tracker(*args, "--notify", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(3)
+        ]
+        outs = [p.communicate(timeout=60)[0].decode() for p in procs]
+        time.sleep(0.5)
+        assert sum("alert sent to" in out for out in outs) == 1, outs
+        assert len(sink.received) == 1

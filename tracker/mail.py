@@ -345,9 +345,10 @@ class _DeadlineReader(io.RawIOBase):
     """A socket read that never waits past the exchange's deadline, however the server paces its
     lines (a `220-` continuation every 2 s re-arms a per-read timeout forever, not this)."""
 
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
+    def __init__(self, sock: socket.socket, deadline: float, owner: _SMTP) -> None:
         self._sock = sock
         self._deadline = deadline
+        self._owner = owner
 
     def readable(self) -> bool:
         return True
@@ -357,19 +358,30 @@ class _DeadlineReader(io.RawIOBase):
         if left <= 0:
             raise TimeoutError("the SMTP exchange ran out of time")
         self._sock.settimeout(left)
-        return self._sock.recv_into(buffer)
+        got = self._sock.recv_into(buffer)
+        self._owner.heard += got
+        return got
 
 
 class _SMTP(smtplib.SMTP):
     """smtplib with one deadline for the whole exchange: connecting, every read and every write
-    get only the time that is left. Counts the answers seen, and notes when the message's final
+    get only the time that is left. Counts the bytes heard, and notes when the message's final
     dot went out (after that, a missing answer leaves the delivery unknown)."""
 
-    def __init__(self, host: str, port: int, *, deadline: float, **kwargs: Any) -> None:
+    def __init__(self, *, deadline: float, **kwargs: Any) -> None:
         self.deadline = deadline
-        self.answers = 0
+        self.heard = 0
         self.dot_sent = False
-        super().__init__(host, port, timeout=self.left(), **kwargs)
+        super().__init__(timeout=max(0.001, deadline - time.monotonic()), **kwargs)
+
+    def open(self, host: str, port: int) -> None:
+        """Connect and read the greeting (what the constructor would do, but on an object that
+        already exists, so that what was heard is known when it fails)."""
+        self._host = host
+        code, message = self.connect(host, port)
+        if code != 220:
+            self.close()
+            raise smtplib.SMTPConnectError(code, message)
 
     def left(self) -> float:
         left = self.deadline - time.monotonic()
@@ -382,10 +394,8 @@ class _SMTP(smtplib.SMTP):
 
     def getreply(self) -> tuple[int, bytes]:
         if self.file is None and self.sock is not None:
-            self.file = io.BufferedReader(_DeadlineReader(self.sock, self.deadline))
-        reply = super().getreply()
-        self.answers += 1
-        return reply
+            self.file = io.BufferedReader(_DeadlineReader(self.sock, self.deadline, self))
+        return super().getreply()
 
     def send(self, s: Any) -> None:
         if self.sock is not None:
@@ -404,10 +414,10 @@ class _SMTP_SSL(_SMTP, smtplib.SMTP_SSL):
 
 
 def _describe(
-    exc: BaseException, settings: MailSettings, *, expired: bool = False, answers: int = 0
+    exc: BaseException, settings: MailSettings, *, expired: bool = False, heard: int = 0
 ) -> str:
     where = f"SMTP server {settings.where}"
-    if expired and answers:
+    if expired and heard:
         text = (
             f"{where} did not finish the exchange within {settings.timeout:g} s "
             "(TRACKER_SMTP_TIMEOUT bounds the whole exchange)"
@@ -468,11 +478,10 @@ def _send_once(settings: MailSettings, message: EmailMessage, deadline: float) -
     smtp: _SMTP | None = None
     try:
         if settings.security == "ssl":
-            smtp = _SMTP_SSL(
-                settings.host, settings.port, deadline=deadline, context=_tls_context(settings)
-            )
+            smtp = _SMTP_SSL(deadline=deadline, context=_tls_context(settings))
         else:
-            smtp = _SMTP(settings.host, settings.port, deadline=deadline)
+            smtp = _SMTP(deadline=deadline)
+        smtp.open(settings.host, settings.port)
         if settings.security == "starttls":
             smtp.ehlo()
             if not smtp.has_extn("starttls"):
@@ -495,10 +504,10 @@ def _send_once(settings: MailSettings, message: EmailMessage, deadline: float) -
         raise
     except (smtplib.SMTPException, OSError) as exc:
         expired = time.monotonic() >= deadline
-        answers = smtp.answers if smtp is not None else 0
+        heard = smtp.heard if smtp is not None else 0
         if smtp is not None:
             smtp.close()
-        text = _describe(exc, settings, expired=expired, answers=answers)
+        text = _describe(exc, settings, expired=expired, heard=heard)
         if (
             smtp is not None
             and smtp.dot_sent
