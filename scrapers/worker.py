@@ -151,7 +151,7 @@ def serve(memory: int, parent: int) -> None:
     import warnings
 
     warnings.simplefilter("ignore")
-    import scrapers  # noqa: F401  (every parser: imported before the clock of the first call)
+    import scrapers.kinds  # noqa: F401  (every parser, imported before the first call's clock)
 
     _limit_memory(memory)
     _write_frame(channel, _READY)
