@@ -1,21 +1,27 @@
 """Learning from reviews: a small model that re-ranks the matcher's candidates.
 
 Every confirm and every reject a watcher makes is a labelled (item, commitment) example; the
-catalog's curated evidence and evidence added by hand are confirmed examples too. From them
-`train` builds, in pure Python and well under a second for ten thousand examples:
+catalog's curated evidence and evidence added by hand are confirmed examples too, and a reviewed
+item's other candidates (commitments the rules propose for it that nobody confirmed) count as
+rejected. From them `train` builds, in pure Python and in about a second for ten thousand
+examples:
 
-* naive-Bayes log-count ratios of the matcher's model features (`matching.model_features`:
-  words, word stems and word pairs, each also tied to the commitment, and the source's side):
-  how much more often a feature appears in confirmed than in rejected examples;
-* a logistic regression with three weights that combines the mean ratio of a candidate's
-  features with the matcher's own score (cross-fitted: each half of the examples is scored with
-  ratios counted on the other half, so that the combination is not fooled by examples scoring
-  themselves), pulled towards "trust the matcher" so that a few reviews move it a little.
+* naive-Bayes log ratios of how often each feature occurs in confirmed and in rejected examples,
+  for all commitments and for each one. The features are the text's (`matching.model_features`:
+  words, five-letter stems, the source's side) and the candidate's (`candidate_features`: the
+  rule that proposed it and the scorer's features that are on), so reviews teach both words
+  ("dam" is not the crossing) and how far to trust each rule and signal for each commitment;
+* one weight: how much the mean ratio of a candidate's features (centred, so the model raises
+  some candidates and lowers others) adds to the matcher's own logit. It is fitted by a
+  logistic regression on the reviewed candidates, each half scored with ratios counted on the
+  other half (so that no example scores itself), rejections weighing twice, and pulled towards
+  zero so that a few reviews move the matcher only a little.
 
-This is the NBSVM recipe (Wang & Manning, 2012) with a logistic instead of an SVM on top. The
-weights are plain JSON, stored in the database (`tracker.store.training`) so that every watcher
-of a team shares them; a refresh reads them and scores with `matching.model_logit`, a few look-ups
-and one sum, never importing anything from here.
+This is the NBSVM recipe (Wang & Manning, 2012) reduced to what a few hundred reviews can
+support. The weights are plain JSON, stored in the database (`tracker.store.training`) so that
+every watcher of a team shares them; a refresh reads them and scores with
+`matching.model_logit`, a few look-ups and one sum, never importing anything from here. No
+training library is needed (scikit-learn was not worth a dependency for a one-weight fit).
 """
 
 from __future__ import annotations
@@ -70,7 +76,7 @@ class TrainResult:
     note: str  # one line: what was learned, or why nothing was
 
 
-_MAX_STACK_TEXTS = 400  # the three stacking weights are fitted on the latest reviewed texts
+_MAX_STACK_TEXTS = 400  # the weight is fitted on the latest reviewed texts (bounded work)
 # Enough characters for the model's first words (matching._MODEL_WORDS) in any of the languages.
 _FEATURE_CHARS = 2000
 
@@ -188,7 +194,7 @@ def train(examples: Sequence[LabelledExample], matcher: Matcher) -> dict[str, An
     find it evidence for them. They are the only examples of what the matcher proposes below its
     threshold, which a watcher never sees."""
     texts = _texts(examples)
-    # The stacking weights are fitted on the latest texts only (bounded work); the ratios on all.
+    # The weight is fitted on the latest texts only (bounded work); the ratios count all.
     for t in texts[-_MAX_STACK_TEXTS:]:
         cands = matcher.candidates(t.text, t.language or None, side=t.side)
         t.bases = {c.match.slug: c.base for c in cands}

@@ -406,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     halves = ("all", "A", "B") if args.half == "all" else (args.half,)
     for half in halves:
         report = evaluate(matcher, select(items, half))
-        name = {"all": "dev set", "A": "half A (tuned on)", "B": "half B (held out)"}[half]
+        name = {"all": "dev set", "A": "half A", "B": "half B"}[half]
         print_report(name, report, errors=args.errors and half == args.half)
         out[half] = report.as_dict()
 
