@@ -121,3 +121,13 @@ def cli(db: str):  # type: ignore[no-untyped-def]
         return Result(code, out.getvalue(), err.getvalue())
 
     return invoke
+
+
+def errors(err: str) -> str:
+    """Standard error without the one notice a first use prints ("created … from … catalog"):
+    what is left must be empty on success and one line on failure."""
+    return "".join(
+        line
+        for line in err.splitlines(keepends=True)
+        if not (line.startswith("created ") and " from the " in line)
+    )

@@ -30,12 +30,10 @@ SLUGS = [
 ]
 LANGUAGES = {"fa", "az", "en", "ru"}
 STANCES = {"progress", "setback", "neutral"}
-COMMITMENT_KEYS = {
-    "slug", "title", "description", "quote", "parties", "announced_on", "deadline",
-    "stall_days", "milestones", "queries", "veto", "rule", "evidence",
-}  # fmt: skip
-RULE_KEYS = {"name", "group", "veto", "mask"}
-EVIDENCE_KEYS = {"date", "title", "url", "outlet", "language", "stance", "milestone", "note"}
+# The format's own key lists (the loader refuses anything else), so this file and the loader agree.
+from tracker.catalog import COMMITMENT_KEYS, EVIDENCE_KEYS  # noqa: E402
+from tracker.matching import _RULE_KEYS as RULE_KEYS  # noqa: E402
+
 URL = re.compile(r"^https?://[^\s/]+\.[a-z]{2,}(/\S*)?$")
 # Where each commitment honestly stands on the curated record alone (SOURCES.md §6): the
 # highest milestone its confirmed evidence reaches, out of how many.

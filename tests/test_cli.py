@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Result, query, run_cli
+from .conftest import Result, errors, query, run_cli
 
 SLUGS = [
     "joint-industrial-park",
@@ -25,7 +25,7 @@ ANSI = re.compile(r"\x1b\[")
 
 def one_line_error(r: Result, code: int, *needles: str) -> None:
     assert r.code == code, (r.code, r.out, r.err)
-    lines = r.err.strip().splitlines()
+    lines = errors(r.err).strip().splitlines()
     assert len(lines) == 1, r.err
     assert lines[0].startswith("error: ")
     assert "Traceback" not in r.err

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DATA
+from .conftest import DATA, errors
 from .faulty_server import FaultyServer, Measured, reply, run_tracker, serving
 
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
@@ -38,7 +38,7 @@ NOW = datetime.now(UTC)
 def one_error_line(r: Measured, code: int, *needles: str) -> str:
     assert r.code == code, (r.code, r.out, r.err)
     assert "Traceback" not in r.out + r.err
-    lines = r.err.splitlines()
+    lines = errors(r.err).splitlines()
     assert len(lines) == 1, r.err
     assert lines[0].startswith("error: "), lines[0]
     for needle in needles:
@@ -141,7 +141,7 @@ def test_hostile_feed_text_is_stored_safely_and_shown_literally(
     )
     env = {"TRACKER_HTTP_MAX_RETRIES": "0"}
     r = run_tracker("--db", str(db), "refresh", "--sources", str(sources), env=env)
-    assert r.code == 1 and r.err == "", r.err  # the angry source failed, nothing else
+    assert r.code == 1 and errors(r.err) == "", r.err  # the angry source failed, nothing else
     assert_inert(r.out)
     # The server's words, without their escapes, on the one line of the failed source.
     assert (
@@ -181,7 +181,7 @@ def test_hostile_feed_text_is_stored_safely_and_shown_literally(
     )
     table = run_tracker("--db", str(db), "sources", "--sources", str(sources))
     for out in (show, review, table):
-        assert out.code == 0 and out.err == "", out.err
+        assert out.code == 0 and errors(out.err) == "", out.err
         assert_inert(out.out)
     for out in (show.out, review.out):
         assert (
@@ -236,7 +236,7 @@ def test_raw_control_characters_in_stored_rows_cannot_spoof_the_tables(db: Path)
     show = run_tracker("--db", str(db), "show", "health-tourism")
     review = run_tracker("--db", str(db), "review", "--commitment", "health-tourism")
     for r in (show, review):
-        assert r.code == 0 and r.err == "", r.err
+        assert r.code == 0 and errors(r.err) == "", r.err
         assert_inert(r.out)
         lines = [line for line in r.out.splitlines() if "FORGED" in line]
         assert all("Harmless story" in line or "Typed" in line for line in lines), lines
@@ -308,8 +308,9 @@ USAGE_ERRORS: list[tuple[list[str], dict[str, str], int, list[str]]] = [
         2,
         ["did you mean 'delivered'"],
     ),
-    (["export", "-o", "{tmp}/no-such-dir/x.json"], {}, 2, ["cannot write"]),
-    (["export", "-o", "{tmp}/adir"], {}, 2, ["cannot write"]),
+    # An unwritable output is the environment's problem: exit 1.
+    (["export", "-o", "{tmp}/no-such-dir/x.json"], {}, 1, ["cannot write"]),
+    (["export", "-o", "{tmp}/adir"], {}, 1, ["cannot write"]),
     (["catalog", "load", "{tmp}/bad.toml"], {}, 2, ["bad.toml", "TOML"]),
     (["catalog", "load", "{tmp}/adir"], {}, 2, ["adir"]),
     (["catalog", "load"], {}, 2, ["Missing argument"]),
@@ -451,7 +452,7 @@ def test_schema_1_database_is_upgraded_by_the_cli(tmp_path: Path) -> None:
     with sqlite3.connect(target) as conn:
         conn.executescript((DATA / "schema_v1.sql").read_text(encoding="utf-8"))
     r = run_tracker("--db", str(target), "status", "--json", env={"TRACKER_TODAY": "2025-08-02"})
-    assert r.code == 0 and r.err == "", r.err
+    assert r.code == 0 and errors(r.err) == "", r.err
     assert [c["status"] for c in json.loads(r.out)["commitments"]] == ["in_progress"]
     r = run_tracker("--db", str(target), "review", "reject", "2", "--reason", "not flights")
     assert r.code == 0, r.err
@@ -510,7 +511,7 @@ def test_locked_database_fails_writers_fast_and_keeps_readers_reading(
         one_error_line(r, 1, f"database {db} is locked by another process; try again shortly")
         assert r.seconds < 5, (args, r.seconds)  # the busy timeout, not a hang
     for args, r in zip(READERS, readers, strict=True):
-        assert r.code == 0 and r.err == "", (args, r.err)
+        assert r.code == 0 and errors(r.err) == "", (args, r.err)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM evidence WHERE source = 'manual'").fetchone() == (
             0,

@@ -17,6 +17,8 @@ from tracker.errors import UsageError
 from tracker.outputs.html import render_html
 from tracker.store import Database
 
+from .conftest import errors
+
 try:
     from .smtp_sink import SmtpSink, free_port, silent_server
     from .test_report import make_world
@@ -62,7 +64,7 @@ def report_file() -> Path:
 
 
 def one_line_error(result: Any) -> str:
-    assert result.err.count("\n") == 1, result.err
+    assert errors(result.err).count("\n") == 1, result.err
     assert result.err.startswith("error: ")
     return str(result.err)
 

@@ -17,7 +17,7 @@ from tracker.errors import EnvironmentProblem
 from tracker.settings import Settings
 from tracker.store import Database, writes
 
-from .conftest import query, run_cli
+from .conftest import errors, query, run_cli
 
 TODAY = date(2026, 11, 26)
 NOW = datetime(2026, 11, 26, 12)
@@ -219,7 +219,7 @@ def test_password_in_url_is_never_printed(pg_url: str) -> None:
     assert r.code == 1
     assert "hunter2-secret" not in r.out + r.err
     assert "***" in r.err
-    assert r.err.count("\n") == 1
+    assert errors(r.err).count("\n") == 1
 
 
 def test_refresh_lock_is_an_advisory_lock_across_connections(pg_url: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from .conftest import query, run_cli
+from .conftest import errors, query, run_cli
 
 NOW = datetime.now(UTC)
 
@@ -265,7 +265,7 @@ def test_bad_sources_file_is_one_line_exit_2(
     src = sources_file(tmp_path, text)
     r = cli("refresh", "--sources", str(src))
     assert r.code == 2
-    assert r.err.count("\n") == 1 and r.err.startswith(f"error: sources file {src}: ")
+    assert errors(r.err).count("\n") == 1 and r.err.startswith(f"error: sources file {src}: ")
     assert needle in r.err
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -22,6 +21,8 @@ from tracker.store import Conn, Database, open_database
 from tracker.text import one_line, visible
 from tracker.weeks import IsoWeek
 
+from .conftest import errors
+
 try:
     from .rows import insert
 except ImportError:  # tests/ collected as top-level modules (no __init__.py)
@@ -30,7 +31,7 @@ except ImportError:  # tests/ collected as top-level modules (no __init__.py)
 TODAY = date(2026, 11, 26)  # a Thursday; the last complete week is 2026-W47
 W47 = IsoWeek(2026, 47)  # Monday 2026-11-16 – Sunday 2026-11-22
 GENERATED = datetime(2026, 11, 26, 9, 0, 0)
-CONFIGURED = ["irna-en", "apa", "trend"]
+CONFIGURED = ["irna-en", "apa", "trend", "azertag"]
 
 
 def at(*args: int) -> datetime:
@@ -205,12 +206,22 @@ def seed_world(conn: Conn) -> None:
             failing_since=at(2026, 11, 20, 3),
             last_error="HTTP 503 | <b>down</b>",
         ),
-        dict(
+        dict(  # not fetched for three weeks: silent
             name="trend",
             kind="rss",
-            last_attempt=at(2026, 11, 22),
+            last_attempt=at(2026, 11, 1),
             last_success=at(2026, 11, 1),
+            last_state="ok",
+        ),
+        dict(  # failed once, just now: failing, not silent
+            name="azertag",
+            kind="rss",
+            last_attempt=at(2026, 11, 22),
+            last_success=at(2026, 11, 21),
+            last_state="failed",
             consecutive_failures=1,
+            failing_since=at(2026, 11, 22),
+            last_error="HTTP 502",
         ),
         dict(  # no longer in the sources file
             name="old-source",
@@ -313,7 +324,8 @@ def test_sections_come_in_order_with_the_headline_numbers(world: Database) -> No
     ]
     assert (
         report.summary
-        == "2 status changes, 3 new evidence, 1 waiting for review, 1 source failing, 1 source silent"
+        == "2 status changes, 3 new evidence, 1 waiting for review, 2 sources failing, "
+        "1 source silent"
     )
     assert f"**Summary:** {report.summary}" in text
     # Both calendars in the date range.
@@ -384,6 +396,7 @@ def test_changes_quiet_evidence_pending_and_sources(world: Database) -> None:
         "last error: HTTP 503 \\| &lt;b>down&lt;/b>"
     ) in sources
     assert "- trend (rss): silent, last success 2026-11-01 00:00 UTC" in sources
+    assert "- azertag (rss): failing since 2026-11-22 00:00 UTC, 1 failure in a row" in sources
     assert "old-source" not in sources and "irna-en" not in sources
 
 
@@ -613,11 +626,11 @@ def test_a_changed_report_replaces_the_file_atomically(world: Database, tmp_path
 
 
 def test_unwritable_directory_is_a_clear_error(tmp_path: Path) -> None:
-    from tracker.errors import UsageError
+    from tracker.errors import EnvironmentProblem
 
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(UsageError, match="cannot write"):
+    with pytest.raises(EnvironmentProblem, match="cannot write"):
         write_unless_same(blocker / "reports" / "2026-W47.md", "# x\n", GENERATED_PREFIX)
 
 
@@ -660,7 +673,7 @@ def test_cli_bad_options_are_one_line_exit_2(
     world.dispose()
     result = cli("report", "weekly", *args)
     assert result.code == 2
-    assert message in result.err and result.err.count("\n") == 1
+    assert message in result.err and errors(result.err).count("\n") == 1
     assert not Path("reports").exists()
 
 
@@ -706,16 +719,14 @@ def _bulk_evidence(path: Path, rows: int) -> None:
 
 
 @pytest.mark.slow
-def test_a_million_evidence_rows_build_in_well_under_two_seconds(db_path: Path) -> None:
+def test_a_million_evidence_rows_give_a_bounded_report(db_path: Path) -> None:
+    """The report stays a readable size at scale (its speed is measured in tests/bench/run.py)."""
     make_world(db_path).dispose()
     _bulk_evidence(db_path, 1_000_000)
     db = open_database(str(db_path))
-    started = time.perf_counter()
     report = weekly(db)
     text = report.markdown()
-    elapsed = time.perf_counter() - started
     assert report.pending_total > 800_000 and len(report.pending) == 50
     assert report.new_total > 6_000
     assert sum(len(v) for v in report.new_evidence.values()) <= 4 * 20
     assert len(text) < 200_000
-    assert elapsed < 2.0, f"report took {elapsed:.2f} s"

@@ -23,6 +23,8 @@ from pytest_httpserver import HTTPServer
 from tracker.errors import UsageError
 from tracker.schedule import cron_plan, parse_cron, tracker_command
 
+from .conftest import errors
+
 try:
     from .smtp_sink import SmtpSink, silent_server
     from .test_report import make_world
@@ -250,7 +252,7 @@ def test_bad_cron_expressions(expr: str) -> None:
 def test_daemon_refuses_bad_options_at_once(cli: Any, args: list[str], message: str) -> None:
     result = cli("daemon", *args)
     assert result.code == 2
-    assert message in result.err and result.err.count("\n") == 1
+    assert message in result.err and errors(result.err).count("\n") == 1
 
 
 # ---------------------------------------------------------------- the daemon, for real

@@ -8,8 +8,12 @@ from tracker.errors import UsageError
 
 
 def parse_date(value: str, what: str = "date") -> date:
+    """A day typed as YYYY-MM-DD, and only that (Python would also take 20261120 or 2026-W47-1)."""
+    text = value.strip()
+    if len(text) != 10 or text[4] != "-" or text[7] != "-" or not text.replace("-", "").isdigit():
+        raise UsageError(f"{what} must be YYYY-MM-DD, got {value!r}")
     try:
-        return date.fromisoformat(value.strip())
+        return date.fromisoformat(text)
     except ValueError as exc:
         raise UsageError(f"{what} must be YYYY-MM-DD, got {value!r}") from exc
 
@@ -56,3 +60,14 @@ def iso_utc(value: date | datetime | None) -> str | None:
     if isinstance(value, datetime):
         return value.replace(microsecond=0).isoformat() + "Z"
     return value.isoformat()
+
+
+def shown(d: date | None, precision: str = "day") -> str:
+    """A date as precise as it is known: '2024-10-03 (1403-07-12 ش)', 'Oct 2024' or '2024'."""
+    if d is None:
+        return "—"
+    if precision == "month":
+        return d.strftime("%b %Y")
+    if precision == "year":
+        return str(d.year)
+    return with_jalali(d)

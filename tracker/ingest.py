@@ -9,7 +9,7 @@ coming back, syndicated copies becoming mentions.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -29,13 +29,29 @@ if TYPE_CHECKING:
 __all__ = ["Found", "found_evidence", "side_of"]
 
 
+NO_COMMITMENT = "about no commitment"
+NON_WEB_LINK = "no usable web link"
+UNKNOWN_COMMITMENT = "names an unknown commitment"
+
+
 @dataclass
 class Found:
     """What one source's items are evidence for, and what could not be used."""
 
     evidence: list[NewEvidence] = field(default_factory=list)
     matched: int = 0  # items that matched at least one commitment
-    dropped: list[str] = field(default_factory=list)  # why some items could not be stored
+    skipped: dict[str, int] = field(default_factory=dict)  # items not used, by reason
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+
+def _web(url: str) -> bool:
+    try:
+        check_url(url)
+    except ValueError:
+        return False
+    return True
 
 
 def side_of(source: Source, item: Item) -> str | None:
@@ -51,6 +67,57 @@ def side_of(source: Source, item: Item) -> str | None:
     return None
 
 
+def _match(matcher: Matcher, text: str, language: str, query_slug: str) -> list[Match]:
+    """The matcher's answer; the search query that found the item is a hint when it takes one."""
+    import inspect
+
+    if "query_slug" in inspect.signature(matcher.match).parameters:
+        return matcher.match(text, language, query_slug=query_slug)
+    return matcher.match(text, language)
+
+
+def _hits(
+    item: Item, source: Source, matcher: Matcher, commitments: Mapping[str, int], found: Found
+) -> list[Match]:
+    """The commitments an item is evidence for: named by a structured item, or matched."""
+    structured = item.structured or {}
+    if structured.get("commitment"):
+        slug = str(structured["commitment"])
+        if slug not in commitments:
+            found.skip(UNKNOWN_COMMITMENT)
+            return []
+        milestone = structured.get("milestone")
+        return [
+            Match(
+                slug,
+                (),
+                1.0,
+                "structured",
+                milestone=int(milestone) if milestone else None,
+                stance=Stance.PROGRESS,
+            )
+        ]
+    text = item.title + "\n" + item.summary
+    hits = [
+        m
+        for m in _match(matcher, text, item.language or source.language, item.query_slug)
+        if m.slug in commitments
+    ]
+    if not hits:
+        found.skip(NO_COMMITMENT)  # nine items in ten: no URL work for them
+    return hits
+
+
+def _confirms_itself(source: Source, item: Item, match: Match) -> bool:
+    """A source the user trusts (`confirm = "auto"`, by default only flight observations) enters
+    its matches confirmed, at or above its `min_score`."""
+    if source.confirm == "review":
+        return False
+    if source.confirm == "auto":
+        return match.score >= source.min_score
+    return bool((item.structured or {}).get("trusted"))
+
+
 def found_evidence(
     items: list[Item],
     source: Source,
@@ -62,70 +129,50 @@ def found_evidence(
     """Which commitments each item is evidence for, as rows ready for the store."""
     found = Found()
     for item in items:
-        structured = item.structured or {}
-        hits: list[Match]
-        trusted = False
-        if structured.get("commitment"):
-            slug = str(structured["commitment"])
-            if slug not in commitments:
-                found.dropped.append(f"item names unknown commitment '{slug}'")
-                continue
-            trusted = bool(structured.get("trusted"))
-            milestone = structured.get("milestone")
-            hits = [
-                Match(
-                    slug,
-                    (),
-                    1.0,
-                    "structured",
-                    milestone=int(milestone) if milestone else None,
-                    stance=Stance.PROGRESS,
-                )
-            ]
-        else:
-            text = item.title + "\n" + item.summary
-            hits = [
-                m
-                for m in matcher.match(text, item.language or source.language)
-                if m.slug in commitments
-            ]
+        hits = _hits(item, source, matcher, commitments, found)
         if not hits:
-            continue  # nine items in ten are about something else: no URL work for them
+            continue
         try:
             check_url(item.url)
             item.url.encode("utf-8")  # a lone surrogate (from a JSON escape) cannot be stored
         except (ValueError, UnicodeEncodeError):
-            found.dropped.append(f"item without a usable link: {clean_stored(item.title, 60)!r}")
+            found.skip(NON_WEB_LINK)
             continue
         found.matched += 1
         published = to_naive_utc(item.published_at) if item.published_at else now
         published = min(published, now)  # a future date is a feed bug, not news from tomorrow
-        key = canonical_url(item.url)
-        tkey = clean_stored(title_key(clean_stored(item.title, 1000)), 1000)
-        side = side_of(source, item)
+        base = NewEvidence(
+            commitment_id=0,
+            url=item.url,
+            canonical_url=canonical_url(item.url),
+            title=item.title or item.url,
+            summary=item.summary,
+            title_key=clean_stored(title_key(clean_stored(item.title, 1000)), 1000),
+            published_at=published,
+            source=source.name,
+            publisher=item.publisher,
+            language=item.language or source.language,
+            country=side_of(source, item),
+            created_at=now,
+            also_reported_by=tuple(
+                (url, publisher)
+                for url, publisher in getattr(item, "also_reported_by", ())
+                if _web(url)
+            ),
+        )
         for m in hits:
-            confirmed = trusted
+            auto = _confirms_itself(source, item, m)
             found.evidence.append(
-                NewEvidence(
+                replace(
+                    base,
                     commitment_id=commitments[m.slug],
-                    url=item.url,
-                    canonical_url=key,
-                    title=item.title or item.url,
-                    summary=item.summary,
-                    title_key=tkey,
-                    published_at=published,
-                    source=source.name,
-                    publisher=item.publisher,
-                    language=item.language or source.language,
-                    country=side,
-                    stance=Stance.PROGRESS if confirmed else Stance.NEUTRAL,
-                    milestone=m.milestone if confirmed else None,
-                    review=Review.CONFIRMED if confirmed else Review.PENDING,
-                    reviewed_by=source.name if confirmed else None,
-                    reviewed_at=now if confirmed else None,
+                    stance=(m.stance or Stance.PROGRESS) if auto else Stance.NEUTRAL,
+                    milestone=m.milestone if auto else None,
+                    review=Review.CONFIRMED if auto else Review.PENDING,
+                    reviewed_by=f"auto:{source.name}" if auto else None,
+                    reviewed_at=now if auto else None,
                     matched_terms=m.terms,
                     score=m.score,
-                    created_at=now,
                     suggested_milestone=m.milestone,
                     suggested_stance=m.stance,
                     reasons=m.reasons,

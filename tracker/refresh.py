@@ -18,10 +18,18 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from tracker.dates import utcnow
-from tracker.ingest import Found, found_evidence
+from tracker.ingest import found_evidence
 from tracker.settings import Settings
 from tracker.sources import Source, SourcesFile
-from tracker.store import Change, Database, HealthRecord, MatchSet, reads, writes
+from tracker.store import (
+    Change,
+    Database,
+    HealthRecord,
+    MatchSet,
+    is_environment_error,
+    reads,
+    writes,
+)
 from tracker.store.locks import refresh_lock
 from tracker.vocab import SourceState
 
@@ -42,6 +50,7 @@ class SourceResult:
     elapsed: float = 0.0
     crossed_threshold: bool = False  # just became failing
     recovered: bool = False  # was failing, works again
+    skipped: dict[str, int] = field(default_factory=dict)  # items not stored, by reason
 
 
 @dataclass
@@ -66,6 +75,15 @@ class RefreshReport:
     def failed(self) -> bool:
         return self.count(SourceState.FAILED) > 0
 
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Items seen but not stored as new evidence, by reason, over every source."""
+        total: dict[str, int] = {}
+        for r in self.results:
+            for reason, n in r.skipped.items():
+                total[reason] = total.get(reason, 0) + n
+        return dict(sorted(total.items(), key=lambda kv: (-kv[1], kv[0])))
+
     def summary(self) -> str:
         parts = [
             f"{self.count('ok')} ok",
@@ -82,7 +100,35 @@ class RefreshReport:
                 + ", ".join(f"{s} {n}" for s, n in sorted(self.new_by_commitment.items()))
                 + ")"
             )
+        if self.skipped:
+            line += "; not stored: " + ", ".join(f"{n} {why}" for why, n in self.skipped.items())
         return line
+
+    def data(self) -> dict[str, Any]:
+        """The run as data (`tracker refresh --json`)."""
+        return {
+            "run_id": self.run_id,
+            "items_seen": self.items,
+            "new_evidence": self.new,
+            "new_by_commitment": dict(sorted(self.new_by_commitment.items())),
+            "skipped": self.skipped,
+            "changes": [
+                {"slug": c.slug, "from": c.old, "to": c.new, "reason": c.reason}
+                for c in self.changes
+            ],
+            "sources": [
+                {
+                    "name": r.source.name,
+                    "state": r.state,
+                    "reason": r.reason,
+                    "items": r.items,
+                    "new": r.new,
+                    "skipped": r.skipped,
+                    "seconds": round(r.elapsed, 3),
+                }
+                for r in self.results
+            ],
+        }
 
 
 # ---------------------------------------------------------------- plan (pure)
@@ -173,8 +219,21 @@ def plan(
 # ---------------------------------------------------------------- store
 
 
+def _seen(outcome: Outcome) -> int:
+    """Every record the source sent: the items, and those the scraper could not use."""
+    return len(outcome.items) + sum(getattr(outcome, "skipped", {}).values())
+
+
+def _merged(*parts: dict[str, int]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for part in parts:
+        for reason, n in part.items():
+            total[reason] = total.get(reason, 0) + n
+    return total
+
+
 def _health_update(
-    source: Source, outcome: Outcome, found: Found | None, new: int
+    source: Source, outcome: Outcome, skipped: dict[str, int], new: int
 ) -> writes.HealthUpdate:
     v = outcome.validators
     return writes.HealthUpdate(
@@ -187,25 +246,33 @@ def _health_update(
         last_modified=v.last_modified,
         fingerprint=getattr(v, "fingerprint", None),
         snapshot=getattr(v, "snapshot", None),
-        items=len(outcome.items),
+        items=_seen(outcome),
         new=new,
         every=source.every,
         retry_after=outcome.retry_after,
+        skipped=skipped if outcome.state in ("ok", "unchanged") else None,
+        rate_limit_remaining=getattr(outcome, "rate_limit_remaining", None),
     )
 
 
 def _result(
-    source: Source, outcome: Outcome, new: int, after: HealthRecord, failures_before: int
+    source: Source,
+    outcome: Outcome,
+    new: int,
+    after: HealthRecord,
+    failures_before: int,
+    skipped: dict[str, int],
 ) -> SourceResult:
     return SourceResult(
         source,
         outcome.state,
         outcome.reason,
-        items=len(outcome.items),
+        items=_seen(outcome),
         new=new,
         elapsed=outcome.elapsed,
         crossed_threshold=failures_before < FAILURE_THRESHOLD <= after.consecutive_failures,
         recovered=failures_before >= FAILURE_THRESHOLD and after.consecutive_failures == 0,
+        skipped=skipped,
     )
 
 
@@ -227,19 +294,6 @@ def _unstorable(outcome: Outcome, exc: Exception) -> Outcome:
     )
 
 
-def _is_environment(exc: Exception) -> bool:
-    """Locked, read-only, disk full: the environment's problem, for every source alike."""
-    import sqlite3
-
-    if isinstance(exc, sqlite3.OperationalError):
-        return True
-    try:
-        import sqlalchemy as sa
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(exc, sa.exc.OperationalError)
-
-
 def store_outcomes(
     db: Database,
     fetched: Sequence[tuple[Source, Outcome]],
@@ -254,14 +308,14 @@ def store_outcomes(
     quiet = [(s, o) for s, o in fetched if o.state != "ok" or not o.items]
     if quiet:
         now = utcnow()
+        updates = [_health_update(s, o, dict(getattr(o, "skipped", {})), 0) for s, o in quiet]
         with db.write() as conn:
-            done = writes.record_health(
-                conn, [_health_update(s, o, None, 0) for s, o in quiet], now
-            )
-        for (source, outcome), (after, before) in zip(quiet, done, strict=True):
-            report.results.append(_result(source, outcome, 0, after, before))
+            done = writes.record_health(conn, updates, now)
+        for (source, outcome), (after, before), u in zip(quiet, done, updates, strict=True):
+            report.results.append(_result(source, outcome, 0, after, before, u.skipped or {}))
 
     matcher: Matcher | None = None
+    names = {cid: slug for slug, cid in matches.ids.items()}
     for source, outcome in fetched:
         if outcome.state != "ok" or not outcome.items:
             continue
@@ -271,26 +325,28 @@ def store_outcomes(
         found = found_evidence(
             outcome.items, source, matcher, matches.ids, now, normalize_title_key
         )
-        names = {cid: slug for slug, cid in matches.ids.items()}
         try:
             with db.write() as conn:
                 stored = writes.store_found(conn, found.evidence)
                 new = sum(stored.new.values())
+                skipped = _merged(
+                    dict(getattr(outcome, "skipped", {})), found.skipped, stored.skipped
+                )
                 [(after, before)] = writes.record_health(
-                    conn, [_health_update(source, outcome, found, new)], now
+                    conn, [_health_update(source, outcome, skipped, new)], now
                 )
         except Exception as exc:
-            if _is_environment(exc):
+            if is_environment_error(exc):
                 raise
             # Something in this source's batch that we could not store must not cost the
             # other sources their run: the batch was rolled back whole; say why.
             outcome = _unstorable(outcome, exc)
-            stored, new = writes.Stored(), 0
+            stored, new, skipped = writes.Stored(), 0, {}
             with db.write() as conn:
                 [(after, before)] = writes.record_health(
-                    conn, [_health_update(source, outcome, None, 0)], now
+                    conn, [_health_update(source, outcome, {}, 0)], now
                 )
-        report.results.append(_result(source, outcome, new, after, before))
+        report.results.append(_result(source, outcome, new, after, before, skipped))
         report.new_by_commitment.update({names[cid]: n for cid, n in stored.new.items()})
 
 
@@ -373,6 +429,7 @@ def refresh(
                     skipped=report.count("skipped"),
                     items_seen=report.items,
                     new_evidence=report.new,
+                    items_skipped=report.skipped,
                 ),
             )
         order = {s.name: i for i, s in enumerate(chosen)}
@@ -420,6 +477,8 @@ def source_table(sources: SourcesFile, health: Mapping[str, HealthRecord]) -> li
                 "items_seen": h.items_seen if h else 0,
                 "new_evidence": h.new_evidence if h else 0,
                 "total_evidence": h.total_evidence if h else 0,
+                "skipped": dict(h.skipped) if h else {},
+                "rate_limit_remaining": h.rate_limit_remaining if h else None,
                 "next_due": iso(h.next_due) if h else None,
             }
         )

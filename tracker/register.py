@@ -5,7 +5,6 @@ the CLI only parses arguments and prints what these return.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,11 +13,11 @@ from tracker.dates import utcnow
 from tracker.errors import UsageError
 from tracker.settings import Settings
 from tracker.store import (
+    Card,
     Change,
     Conn,
     Database,
     EvidenceRecord,
-    HistoryRecord,
     NewEvidence,
     ReviewOutcome,
     Row,
@@ -55,10 +54,11 @@ def open_store(settings: Settings) -> Database:
     def seed(conn: Conn) -> None:
         from tracker.matching import normalize_title_key
 
+        today = settings.real_today()
         specs = (
-            catalog.read_catalog(settings.catalog)
+            catalog.read_catalog(settings.catalog, today)
             if settings.catalog
-            else catalog.builtin_catalog()
+            else catalog.builtin_catalog(today)
         )
         now = utcnow()
         writes.load_catalog(conn, specs, now, normalize_title_key)
@@ -67,6 +67,18 @@ def open_store(settings: Settings) -> Database:
     return open_database(
         resolve_url(settings.db), seed=seed, busy_timeout_ms=settings.busy_timeout_ms
     )
+
+
+def first_use_line(db: Database, settings: Settings) -> str | None:
+    """What to say when this command created the database, so a cron job or a person in the
+    wrong folder notices: 'created ./commitments.db with 8 commitments from the built-in catalog'."""
+    if not db.created:
+        return None
+    with db.read() as conn:
+        count = len(reads.commitment_slugs(conn))
+    source = f"the catalog {settings.catalog}" if settings.catalog else "the built-in catalog"
+    noun = "commitment" if count == 1 else "commitments"
+    return f"created {db.display} with {count} {noun} from {source}"
 
 
 # ---------------------------------------------------------------- reading
@@ -79,34 +91,23 @@ def status_rows(
     if status is not None:
         parse_status(status)
     with db.read() as conn:
-        return reads.rows(conn, today, agreement=agreement, status=status), reads.pending_count(
-            conn
-        )
-
-
-@dataclass(frozen=True)
-class Card:
-    """Everything `tracker show` prints about one commitment."""
-
-    row: Row
-    history: list[HistoryRecord]
-    evidence: list[EvidenceRecord]
-    total: int  # evidence rows in all, of which `evidence` holds the newest
-
-    @property
-    def reached(self) -> dict[int, date]:
-        return {p: r.on for p, r in self.row.digest.reached.items()}
+        found = reads.rows(conn, today, agreement=agreement, status=status)
+        return found, reads.pending_count(conn, until=reads.end_of(today))
 
 
 def card(db: Database, today: date, slug: str, limit: int) -> Card:
+    until = reads.end_of(today)  # a replayed day shows only its own past
     with db.read() as conn:
         commitment = reads.find_commitment(conn, slug)
         row = reads.row(conn, today, slug)
-        evidence = reads.evidence_of(conn, commitment.id, limit)
+        evidence = reads.evidence_of(conn, commitment.id, limit, until)
         total = (
-            reads.count_evidence(conn, commitment.id) if len(evidence) == limit else len(evidence)
+            reads.count_evidence(conn, commitment.id, until)
+            if len(evidence) == limit
+            else len(evidence)
         )
-        return Card(row, reads.history(conn, commitment.id), evidence, total)
+        mentions = reads.mentions_of(conn, [e.id for e in evidence])
+        return Card(row, reads.history(conn, commitment.id, until), evidence, total, mentions)
 
 
 def pending(db: Database, slug: str | None, limit: int) -> tuple[list[EvidenceRecord], int]:
@@ -222,12 +223,17 @@ def set_status(
         )
 
 
+def has_override(db: Database, slug: str) -> bool:
+    with db.read() as conn:
+        return reads.find_commitment(conn, slug).override_status is not None
+
+
 def load_catalog(db: Database, settings: Settings, path: Path) -> writes.CatalogLoad:
     """Add or update another team's agreements; validated before the database is touched."""
     from tracker import catalog
     from tracker.matching import normalize_title_key
 
-    specs = catalog.read_catalog(path)
+    specs = catalog.read_catalog(path, settings.real_today())
     with db.write() as conn:
         now = utcnow()
         result = writes.load_catalog(conn, specs, now, normalize_title_key)
@@ -247,10 +253,10 @@ def export_json(db: Database, today: date) -> str:
             generated_at=utcnow(),
             agreements=reads.agreements(conn),
             rows=reads.rows(conn, today),
-            evidence=reads.all_evidence(conn),
+            evidence=reads.all_evidence(conn, reads.end_of(today)),
             mentions=reads.mentions_of(conn),
             reviews=reads.review_events(conn),
-            history=reads.all_history(conn),
+            history=reads.all_history(conn, reads.end_of(today)),
         )
     return export.to_json(data)
 
@@ -259,7 +265,23 @@ def export_csv(db: Database, today: date) -> str:
     from tracker.outputs import export
 
     with db.read() as conn:
-        return export.to_csv(reads.rows(conn, today), reads.evidence_for_csv(conn))
+        return export.to_csv(
+            reads.rows(conn, today), reads.evidence_for_csv(conn, reads.end_of(today))
+        )
+
+
+def checked_sources(db: Database, path: Path | None) -> SourcesFile:
+    """The sources file (or the built-in one), checked against the register as it is: every
+    commitment it names exists and every milestone it names is one of that commitment's."""
+    from tracker.sources import check_against, load_sources
+
+    spec = load_sources(path)
+    with db.read() as conn:
+        counts = {
+            c.slug: len(reads.milestones(conn).get(c.id, [])) for c in reads.commitments(conn)
+        }
+    check_against(spec, counts)
+    return spec
 
 
 def source_rows(db: Database, spec: SourcesFile) -> list[dict[str, Any]]:

@@ -87,13 +87,11 @@ def source_problems(
     cutoff: datetime,
     configured: Iterable[str] | None = None,
 ) -> list[SourceProblem]:
-    """Sources failing (FAILURE_THRESHOLD failures in a row) or silent (no success for a week).
+    """Sources failing (their last attempt failed) or silent (no success for a week).
 
     Source health keeps no history, so a past week shows today's recorded health, limited to
     problems that had begun by the week's end.
     """
-    from tracker.refresh import FAILURE_THRESHOLD
-
     names = set(configured) if configured is not None else None
     silent_before = cutoff - timedelta(days=SILENT_DAYS)
     result = []
@@ -102,7 +100,8 @@ def source_problems(
             continue
         if h.last_state == "disabled" or h.last_attempt is None:
             continue
-        if h.consecutive_failures >= FAILURE_THRESHOLD:
+        if h.consecutive_failures:
+            # Failing from its first failure on: a source that just failed is not "silent".
             if h.failing_since is not None and h.failing_since >= cutoff:
                 continue
             state = "failing"
@@ -145,6 +144,11 @@ def _commitment_lines(
     then_digests: dict[int, Digest] | None = None  # only needed where history does not reach back
     now_status = reads.statuses_until(conn, cutoff)
     then_status = reads.statuses_until(conn, start)
+    # Where the history moved during the week, its first row says what the status was before:
+    # the change column then agrees with "Status changes this week".
+    first_in_week: dict[int, str] = {}
+    for h, _slug, _title in reads.history_between(conn, start, cutoff):
+        first_in_week.setdefault(h.commitment_id, h.old_status or h.new_status)
     previous_day = week.start - timedelta(days=1)
     lines: list[CommitmentLine] = []
     shown: dict[int, AgreementLine] = {}
@@ -156,7 +160,7 @@ def _commitment_lines(
         status = now_status.get(c.id) or verdict.status
         previous: str | None = None
         if c.announced_on <= previous_day:
-            previous = then_status.get(c.id)
+            previous = then_status.get(c.id) or first_in_week.get(c.id)
             if previous is None:
                 if then_digests is None:
                     then_digests = reads.digests(conn, start)
@@ -253,18 +257,13 @@ def build(
 
 
 def configured_sources(path: str | Path | None) -> list[str] | None:
-    """Names of enabled sources in the sources file (or the built-in one); None (all) when the
-    built-in list cannot be read."""
+    """Names of the enabled sources in the sources file; None (every source with recorded
+    health) when no file is given, so a report never hides a failing source of another list."""
     from tracker.sources import load_sources
 
     if path is None:
-        try:
-            spec = load_sources(None)
-        except Exception:  # the built-in list failing to load must not stop the report
-            return None
-    else:
-        spec = load_sources(path)
-    return [s.name for s in spec.sources if s.enabled]
+        return None
+    return [s.name for s in load_sources(path).sources if s.enabled]
 
 
 @dataclass(frozen=True)

@@ -58,10 +58,9 @@ def _lock_wait(raw: str | None) -> float:
 def _replay_day(raw: str | None) -> date | None:
     if not raw:
         return None
-    try:
-        return date.fromisoformat(raw.strip())
-    except ValueError:
-        raise UsageError(f"TRACKER_TODAY must be YYYY-MM-DD, got {raw!r}") from None
+    from tracker.dates import parse_date
+
+    return parse_date(raw, "TRACKER_TODAY")
 
 
 @dataclass(frozen=True)
@@ -82,6 +81,8 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
+        if "TRACKER_DB" in env and not env["TRACKER_DB"].strip():
+            raise UsageError("TRACKER_DB is set but empty; unset it or name a database")
         return cls(
             db=env.get("TRACKER_DB") or None,
             user=env.get("TRACKER_USER") or None,
@@ -101,11 +102,18 @@ class Settings:
 
     def with_db(self, db: str | None) -> Settings:
         """The same settings with `--db` (when given) taking the place of TRACKER_DB."""
+        if db is not None and not db.strip():
+            raise UsageError("--db must name a database file or URL, got an empty string")
         return replace(self, db=db) if db is not None else self
 
     def today(self) -> date:
         """Today in UTC, or the replayed day."""
         return self.replay_day or datetime.now(UTC).date()
+
+    @staticmethod
+    def real_today() -> date:
+        """Today in UTC whatever is replayed: what "in the future" means for recorded facts."""
+        return datetime.now(UTC).date()
 
     def actor(self) -> str:
         """Who is acting: TRACKER_USER, else the login name."""

@@ -33,6 +33,8 @@ COMMON_KEYS = {
     "queries",
     "query",
     "commitment",
+    "confirm",
+    "min_score",
 }
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|d|w)\s*$")
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -61,6 +63,10 @@ class Source:
     query: str | None = None
     commitment: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    # "auto": matched items enter confirmed (at or above min_score); "review": a person decides;
+    # None: the kind's default (only trusted kinds, flight observations, confirm themselves).
+    confirm: str | None = None
+    min_score: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -122,93 +128,137 @@ def parse_sources(text: str, origin: str) -> SourcesFile:
     return SourcesFile(origin, result)
 
 
+class _Table:
+    """One [[source]] table, read field by field; every error names the file and the source."""
+
+    def __init__(self, origin: str, index: int, table: dict[str, Any]) -> None:
+        self.origin, self.table = origin, table
+        name = table.get("name")
+        self.label = f"source '{name}'" if isinstance(name, str) else f"source #{index + 1}"
+
+    def fail(self, msg: str) -> UsageError:
+        return UsageError(f"sources file {self.origin}: {self.label}: {msg}")
+
+    def text(self, key: str, required: bool = False) -> str | None:
+        if key not in self.table:
+            if required:
+                raise self.fail(f"missing field '{key}'")
+            return None
+        value = self.table[key]
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(f"field '{key}' must be a non-empty string")
+        return value.strip()
+
+    def required(self, key: str) -> str:
+        value = self.text(key, required=True)
+        assert value is not None
+        return value
+
+    def every(self) -> timedelta | None:
+        if "every" not in self.table:
+            return None
+        raw = self.table["every"]
+        if not isinstance(raw, str):
+            raise self.fail("field 'every' must be a string like \"1h\"")
+        try:
+            return parse_duration(raw, "field 'every'")
+        except UsageError as exc:
+            raise self.fail(str(exc)) from exc
+
+    def enabled(self) -> bool:
+        enabled = self.table.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise self.fail("field 'enabled' must be true or false")
+        return enabled
+
+    def country(self) -> str | None:
+        country = self.text("country")
+        if country is not None:
+            country = country.upper()
+            if country not in ("IR", "AZ", "OTHER"):
+                raise self.fail(f"field 'country' must be IR, AZ or other, got '{country}'")
+        return country
+
+    def url(self) -> str | None:
+        url = self.text("url")
+        if url is not None:
+            try:
+                check_url(url)
+            except ValueError as exc:
+                raise self.fail(f"field 'url': {exc}") from exc
+        return url
+
+    def queries(self, info: KindInfo, kinds: dict[str, KindInfo]) -> tuple[str | None, str | None]:
+        queries, query = self.text("queries"), self.text("query")
+        if info.query_key is not None:
+            if queries is None and query is None:
+                queries = "catalog"
+            if queries is not None and queries != "catalog":
+                raise self.fail(
+                    "field 'queries' can only be \"catalog\" (use 'query' for a fixed query)"
+                )
+            if queries is not None and query is not None:
+                raise self.fail("give either 'queries' or 'query', not both")
+        elif queries is not None or query is not None:
+            searching = sorted(name for name, k in kinds.items() if k.query_key is not None)
+            raise self.fail(
+                f"fields 'queries'/'query' are only for search kinds ({', '.join(searching)})"
+            )
+        return queries, query
+
+    def confirm(self) -> tuple[str | None, float]:
+        confirm = self.text("confirm")
+        if confirm is not None and confirm not in ("auto", "review"):
+            raise self.fail(f'field \'confirm\' must be "auto" or "review", got {confirm!r}')
+        raw = self.table.get("min_score", 0.0)
+        if "min_score" in self.table and confirm != "auto":
+            raise self.fail("field 'min_score' only applies with confirm = \"auto\"")
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 <= raw <= 100:
+            raise self.fail(f"field 'min_score' must be a number from 0 to 100, got {raw!r}")
+        return confirm, float(raw)
+
+    def options(self, kind: str, info: KindInfo, commitment: str | None) -> dict[str, Any]:
+        from scrapers.errors import SourceError
+
+        options = {k: v for k, v in self.table.items() if k not in COMMON_KEYS}
+        for key in options:
+            if key not in info.options:
+                known = ", ".join(sorted(COMMON_KEYS | set(info.options)))
+                raise self.fail(f"unknown field '{key}' for kind '{kind}' (known: {known})")
+        if commitment is not None and "commitment" not in info.options:
+            raise self.fail(f"field 'commitment' is not used by kind '{kind}'")
+        if info.needs_commitment and commitment is None:
+            raise self.fail("missing field 'commitment' (the commitment a change is evidence for)")
+        try:
+            # Values too, not only names: a bad option fails now, not at the next refresh.
+            info.check_options({**options, **({"commitment": commitment} if commitment else {})})
+        except SourceError as exc:
+            raise self.fail(exc.reason) from None
+        return options
+
+
 def _parse_one(
     origin: str, i: int, table: dict[str, Any], seen: set[str], kinds: dict[str, KindInfo]
 ) -> Source:
-    label = (
-        f"source '{table['name']}'" if isinstance(table.get("name"), str) else f"source #{i + 1}"
-    )
-
-    def fail(msg: str, label: str = label) -> UsageError:
-        return UsageError(f"sources file {origin}: {label}: {msg}")
-
-    def text_field(key: str, required: bool = True) -> str | None:
-        if key not in table:
-            if required:
-                raise fail(f"missing field '{key}'")
-            return None
-        value = table[key]
-        if not isinstance(value, str) or not value.strip():
-            raise fail(f"field '{key}' must be a non-empty string")
-        return value.strip()
-
-    name = text_field("name")
-    assert name is not None
+    t = _Table(origin, i, table)
+    name = t.required("name")
     if name in seen:
-        raise fail("name is used twice; names must be unique")
+        raise t.fail("name is used twice; names must be unique")
     seen.add(name)
-    kind = text_field("kind")
-    assert kind is not None
+    kind = t.required("kind")
     if kind not in kinds:
-        raise fail(f"field 'kind': unknown kind '{kind}' (one of {', '.join(sorted(kinds))})")
+        raise t.fail(f"field 'kind': unknown kind '{kind}' (one of {', '.join(sorted(kinds))})")
     info = kinds[kind]
-    language = text_field("language")
+    language = t.required("language")
     if language not in LANGUAGES:
-        raise fail(f"field 'language' must be one of {', '.join(LANGUAGES)}, got '{language}'")
-    url = text_field("url", required=False)
-    if url is not None:
-        try:
-            check_url(url)
-        except ValueError as exc:
-            raise fail(f"field 'url': {exc}") from exc
-    queries = text_field("queries", required=False)
-    query = text_field("query", required=False)
-    if info.query_key is not None:
-        if queries is None and query is None:
-            queries = "catalog"
-        if queries is not None and queries != "catalog":
-            raise fail("field 'queries' can only be \"catalog\" (use 'query' for a fixed query)")
-        if queries is not None and query is not None:
-            raise fail("give either 'queries' or 'query', not both")
-    elif queries is not None or query is not None:
-        searching = sorted(name for name, k in kinds.items() if k.query_key is not None)
-        raise fail(f"fields 'queries'/'query' are only for search kinds ({', '.join(searching)})")
+        raise t.fail(f"field 'language' must be one of {', '.join(LANGUAGES)}, got '{language}'")
+    url = t.url()
+    queries, query = t.queries(info, kinds)
     if info.needs_url and url is None:
-        raise fail("missing field 'url'")
-    every = None
-    if "every" in table:
-        raw = table["every"]
-        if not isinstance(raw, str):
-            raise fail("field 'every' must be a string like \"1h\"")
-        try:
-            every = parse_duration(raw, "field 'every'")
-        except UsageError as exc:
-            raise fail(str(exc)) from exc
-    enabled = table.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise fail("field 'enabled' must be true or false")
-    country = text_field("country", required=False)
-    if country is not None:
-        country = country.upper()
-        if country not in ("IR", "AZ", "OTHER"):
-            raise fail(f"field 'country' must be IR, AZ or other, got '{country}'")
-    commitment = text_field("commitment", required=False)
-    options = {k: v for k, v in table.items() if k not in COMMON_KEYS}
-    for key in options:
-        if key not in info.options:
-            known = ", ".join(sorted(COMMON_KEYS | set(info.options)))
-            raise fail(f"unknown field '{key}' for kind '{kind}' (known: {known})")
-    if commitment is not None and "commitment" not in info.options:
-        raise fail(f"field 'commitment' is not used by kind '{kind}'")
-    if info.needs_commitment and commitment is None:
-        raise fail("missing field 'commitment' (the commitment a change is evidence for)")
-    from scrapers.errors import SourceError
-
-    try:
-        # Values too, not only names: a bad option fails now, not at the next refresh.
-        info.check_options({**options, **({"commitment": commitment} if commitment else {})})
-    except SourceError as exc:
-        raise fail(exc.reason) from None
+        raise t.fail("missing field 'url'")
+    every, enabled, country = t.every(), t.enabled(), t.country()
+    commitment = t.text("commitment")
+    confirm, min_score = t.confirm()
     return Source(
         name=name,
         kind=kind,
@@ -220,5 +270,29 @@ def _parse_one(
         queries=queries,
         query=query,
         commitment=commitment,
-        options=options,
+        options=t.options(kind, info, commitment),
+        confirm=confirm,
+        min_score=min_score,
     )
+
+
+def check_against(spec: SourcesFile, milestones: dict[str, int]) -> None:
+    """What the sources file says of the register must be true of it: a named commitment exists,
+    a milestone is one of its milestones. `milestones` maps each commitment slug to its count."""
+    for source in spec.sources:
+        slug = source.commitment or source.options.get("commitment")
+        where = f"sources file {spec.origin}: source '{source.name}'"
+        if slug is None:
+            continue
+        if slug not in milestones:
+            import difflib
+
+            near = difflib.get_close_matches(str(slug), list(milestones), n=1, cutoff=0.4)
+            hint = f"; did you mean '{near[0]}'?" if near else ""
+            raise UsageError(f"{where}: field 'commitment': no commitment '{slug}'{hint}")
+        milestone = source.options.get("milestone")
+        if isinstance(milestone, int) and not 1 <= milestone <= milestones[slug]:
+            raise UsageError(
+                f"{where}: field 'milestone' must be between 1 and {milestones[slug]} for "
+                f"'{slug}', got {milestone}"
+            )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from tracker.vocab import FLAG_ORDER, STATUSES, SYMBOLS, Flag, Review, Stance, Status
 
@@ -22,6 +22,7 @@ __all__ = [
     "CommitmentFacts",
     "Digest",
     "EvidenceFact",
+    "MilestoneState",
     "Override",
     "Reached",
     "Verdict",
@@ -53,6 +54,7 @@ class EvidenceFact:
     milestone: int | None = None
     cancels: bool = False
     title: str = ""
+    at: datetime | None = None  # the full publication time, when known (orders same-day rows)
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class Digest:
     reached: dict[int, Reached] = field(default_factory=dict)  # first confirmed date per milestone
     last_progress: tuple[date, int] | None = None  # latest confirmed progress (date, evidence id)
     last_setback: tuple[date, int] | None = None
-    cancelled: tuple[date, int] | None = None  # earliest confirmed cancellation
+    cancelled: tuple[date, int] | None = None  # latest confirmed cancellation
     pending: int = 0
     last_evidence: date | None = None  # newest pending or confirmed evidence of any stance
     confirmed: int = 0
@@ -84,12 +86,29 @@ class Override:
 
 
 @dataclass(frozen=True)
+class MilestoneState:
+    """One milestone as every view counts it.
+
+    A confirmed later milestone implies the earlier ones: they count as reached, shown as
+    implied, with no date of their own (nothing dated them)."""
+
+    position: int
+    title: str
+    reached: bool
+    on: date | None = None
+    evidence_id: int | None = None
+    implied: bool = False
+
+
+@dataclass(frozen=True)
 class Verdict:
     status: str
     explanation: str
     flags: tuple[str, ...]
     progress: int  # highest milestone reached, 0 if none
     computed_status: str  # what the engine says, even when a person overrode it
+    milestones: tuple[MilestoneState, ...] = ()
+    rule: str = ""  # which row of the decision table decided (README "Statuses and flags")
 
     @property
     def symbol(self) -> str:
@@ -100,10 +119,21 @@ def _later(a: tuple[date, int] | None, b: tuple[date, int]) -> tuple[date, int]:
     return b if a is None or b > a else a
 
 
-def digest(evidence: Iterable[EvidenceFact]) -> Digest:
-    """Build the digest from individual evidence (tests, small sets)."""
-    reached: dict[int, Reached] = {}
-    last_progress = last_setback = cancelled = None
+_Key = tuple[datetime, int]
+
+
+def _key(ev: EvidenceFact) -> _Key:
+    # The store orders by the full publication time, then by id: so does this.
+    return (ev.at or datetime.combine(ev.on, time(12)), ev.id)
+
+
+def digest(evidence: Iterable[EvidenceFact], milestones: int | None = None) -> Digest:
+    """Build the digest from individual evidence (tests, small sets). The store computes the same
+    aggregates in SQL (`tracker.store.reads.digests`); a property test holds the two together.
+    With `milestones` (how many the commitment has), evidence naming another milestone reaches
+    nothing, as in the store, where only the commitment's own milestones can be reached."""
+    first: dict[int, tuple[_Key, EvidenceFact]] = {}
+    latest: dict[str, tuple[_Key, EvidenceFact]] = {}
     pending = confirmed = 0
     last_evidence: date | None = None
     for ev in evidence:
@@ -114,18 +144,33 @@ def digest(evidence: Iterable[EvidenceFact]) -> Digest:
             pending += 1
             continue
         confirmed += 1
-        if ev.milestone is not None and ev.stance != Stance.SETBACK:
-            known = reached.get(ev.milestone)
-            if known is None or (ev.on, ev.id) < (known.on, known.evidence_id):
-                reached[ev.milestone] = Reached(ev.milestone, ev.on, ev.id)
-        if ev.stance == Stance.PROGRESS:
-            last_progress = _later(last_progress, (ev.on, ev.id))
-        elif ev.stance == Stance.SETBACK:
-            last_setback = _later(last_setback, (ev.on, ev.id))
-        if ev.cancels and (cancelled is None or (ev.on, ev.id) < cancelled):
-            cancelled = (ev.on, ev.id)
+        key = _key(ev)
+        in_range = milestones is None or (
+            ev.milestone is not None and 1 <= ev.milestone <= milestones
+        )
+        if ev.milestone is not None and ev.stance != Stance.SETBACK and in_range:
+            known = first.get(ev.milestone)
+            if known is None or key < known[0]:
+                first[ev.milestone] = (key, ev)
+        kinds = [str(ev.stance)] if ev.stance in (Stance.PROGRESS, Stance.SETBACK) else []
+        if ev.cancels:
+            kinds.append("cancel")
+        for kind in kinds:
+            if kind not in latest or key > latest[kind][0]:
+                latest[kind] = (key, ev)
+
+    def pair(kind: str) -> tuple[date, int] | None:
+        found = latest.get(kind)
+        return (found[1].on, found[1].id) if found else None
+
     return Digest(
-        reached, last_progress, last_setback, cancelled, pending, last_evidence, confirmed
+        reached={p: Reached(p, ev.on, ev.id) for p, (_, ev) in first.items()},
+        last_progress=pair(Stance.PROGRESS),
+        last_setback=pair(Stance.SETBACK),
+        cancelled=pair("cancel"),
+        pending=pending,
+        last_evidence=last_evidence,
+        confirmed=confirmed,
     )
 
 
@@ -133,69 +178,111 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def evaluate(
-    facts: CommitmentFacts,
-    dg: Digest,
-    today: date,
-    override: Override | None = None,
-) -> Verdict:
-    """Decide the status of one commitment on `today`."""
+def _days(n: int) -> str:
+    return _plural(n, "day")
+
+
+def milestone_states(facts: CommitmentFacts, dg: Digest) -> tuple[MilestoneState, ...]:
+    """Every milestone: reached directly (dated, with its evidence), implied, or not reached."""
     total = len(facts.milestones)
-    stall_days = facts.stall_days or DEFAULT_STALL_DAYS
     valid = {p: r for p, r in dg.reached.items() if 1 <= p <= total}
-    progress = max(valid, default=0)
-    final = valid.get(total)
+    top = max(valid, default=0)
+    states = []
+    for position, title in enumerate(facts.milestones, start=1):
+        r = valid.get(position)
+        if r is not None:
+            states.append(MilestoneState(position, title, True, r.on, r.evidence_id))
+        else:
+            states.append(MilestoneState(position, title, position < top, implied=position < top))
+    return tuple(states)
+
+
+@dataclass(frozen=True)
+class _Decision:
+    status: str
+    why: str
+    rule: str
+
+
+def _progress_anchor(dg: Digest, reached: dict[int, Reached]) -> tuple[date, int] | None:
+    """The newest confirmed progress of any kind: progress evidence, or a milestone reached."""
+    anchor = dg.last_progress
+    for r in reached.values():
+        anchor = _later(anchor, (r.on, r.evidence_id))
+    return anchor
+
+
+def _decide(facts: CommitmentFacts, dg: Digest, today: date) -> _Decision:
+    """The decision table of README "Statuses and flags", first matching row wins."""
+    total = len(facts.milestones)
+    stall = facts.stall_days or DEFAULT_STALL_DAYS
+    reached = {p: r for p, r in dg.reached.items() if 1 <= p <= total}
+    final = reached.get(total)
+    anchor = _progress_anchor(dg, reached)
 
     def milestone(position: int) -> str:
         return f"milestone {position}/{total} '{facts.milestones[position - 1]}'"
 
-    status: str
-    if dg.cancelled is not None:
-        on, ev_id = dg.cancelled
-        status = Status.BROKEN
-        why = f"confirmed cancellation on {on.isoformat()} (evidence #{ev_id})"
-    elif final is not None:
+    cancelled = dg.cancelled
+    if cancelled is not None and (anchor is None or anchor <= cancelled):
+        return _Decision(
+            Status.BROKEN,
+            f"confirmed cancellation on {cancelled[0].isoformat()} (evidence #{cancelled[1]})",
+            "cancelled",
+        )
+    if final is not None:
+        done = (
+            f"{milestone(total)} reached on {final.on.isoformat()} (evidence #{final.evidence_id})"
+        )
         setback = dg.last_setback
-        if setback is not None and setback[0] > final.on:
-            status = Status.PARTIALLY_DELIVERED
-            why = (
-                f"{milestone(total)} reached on {final.on.isoformat()} (evidence #{final.evidence_id}), "
-                f"then a confirmed setback on {setback[0].isoformat()} (evidence #{setback[1]})"
+        if setback is not None and setback[0] >= final.on and (anchor is None or anchor < setback):
+            return _Decision(
+                Status.PARTIALLY_DELIVERED,
+                f"{done}, then a confirmed setback on {setback[0].isoformat()} "
+                f"(evidence #{setback[1]}) with no confirmed progress since",
+                "delivered-then-setback",
             )
-        else:
-            status = Status.DELIVERED
-            why = (
-                f"{milestone(total)} reached on {final.on.isoformat()} "
-                f"(evidence #{final.evidence_id})"
+        if setback is not None and setback[0] >= final.on and anchor is not None:
+            done += (
+                f"; a setback on {setback[0].isoformat()} (evidence #{setback[1]}) was followed by "
+                f"confirmed progress on {anchor[0].isoformat()} (evidence #{anchor[1]})"
             )
-    else:
-        # Progress is the newest of: confirmed progress evidence, a milestone reached.
-        anchor: tuple[date, str] = (facts.announced_on, "the announcement")
-        if dg.last_progress is not None and dg.last_progress[0] > anchor[0]:
-            anchor = (dg.last_progress[0], f"evidence #{dg.last_progress[1]}")
-        for r in valid.values():
-            if r.on > anchor[0]:
-                anchor = (r.on, f"evidence #{r.evidence_id}")
-        quiet = (today - anchor[0]).days
-        if quiet > stall_days:
-            status = Status.STALLED
-            why = (
-                f"no confirmed progress for {quiet} days (since {anchor[0].isoformat()}, "
-                f"{anchor[1]}); the limit is {stall_days}"
+        return _Decision(Status.DELIVERED, done, "delivered")
+    if anchor is None:
+        age = max(0, (today - facts.announced_on).days)
+        if age > stall:
+            return _Decision(
+                Status.STALLED,
+                f"no confirmed progress since it was announced {_days(age)} ago; "
+                f"the limit is {stall}",
+                "stalled-since-announcement",
             )
-            if progress:
-                why += f"; last reached {milestone(progress)}"
-        elif progress:
-            status = Status.IN_PROGRESS
-            r = valid[progress]
-            why = (
-                f"{milestone(progress)} reached on {r.on.isoformat()} (evidence #{r.evidence_id}); "
-                f"last confirmed progress {quiet} days ago"
-            )
-        else:
-            status = Status.ANNOUNCED
-            why = f"no milestone confirmed yet; announced {(today - facts.announced_on).days} days ago"
+        return _Decision(
+            Status.ANNOUNCED,
+            f"no confirmed progress yet; announced {_days(age)} ago",
+            "announced",
+        )
+    quiet = max(0, (today - anchor[0]).days)
+    top = max(reached, default=0)
+    last = f"; last reached {milestone(top)}" if top else ""
+    if quiet > stall:
+        return _Decision(
+            Status.STALLED,
+            f"no confirmed progress for {_days(quiet)} (since {anchor[0].isoformat()}, "
+            f"evidence #{anchor[1]}); the limit is {stall}{last}",
+            "stalled",
+        )
+    return _Decision(
+        Status.IN_PROGRESS,
+        f"confirmed progress on {anchor[0].isoformat()} (evidence #{anchor[1]}), "
+        f"{_days(quiet)} ago{last}",
+        "in-progress",
+    )
 
+
+def _flags(facts: CommitmentFacts, dg: Digest, today: date, status: str) -> list[str]:
+    total = len(facts.milestones)
+    final = dg.reached.get(total) if total else None
     flags: list[str] = []
     if facts.deadline is not None:
         if final is None and today > facts.deadline and status != Status.BROKEN:
@@ -204,7 +291,6 @@ def evaluate(
             flags.append(Flag.LATE)
     if dg.pending:
         flags.append(Flag.NEEDS_REVIEW)
-        why += f"; {_plural(dg.pending, 'evidence item')} waiting for review"
     window = today - timedelta(days=DISPUTE_DAYS)
     if (
         dg.last_progress is not None
@@ -214,12 +300,28 @@ def evaluate(
     ):
         flags.append(Flag.DISPUTED)
     flags.sort(key=FLAG_ORDER.index)
+    return flags
 
-    computed = status
+
+def evaluate(
+    facts: CommitmentFacts,
+    dg: Digest,
+    today: date,
+    override: Override | None = None,
+) -> Verdict:
+    """Decide the status of one commitment on `today` from its confirmed evidence."""
+    decision = _decide(facts, dg, today)
+    flags = _flags(facts, dg, today, decision.status)
+    why = decision.why
+    if dg.pending:
+        why += f"; {_plural(dg.pending, 'evidence item')} waiting for review"
+    states = milestone_states(facts, dg)
+    progress = max((m.position for m in states if m.reached), default=0)
+    status = decision.status
     if override is not None:
         why = (
             f"set to {override.status} by {override.by} on {override.on.isoformat()}: "
-            f"{override.reason} (computed: {computed} — {why})"
+            f"{override.reason} (computed: {decision.status} — {why})"
         )
         status = override.status
-    return Verdict(status, why, tuple(flags), progress, computed)
+    return Verdict(status, why, tuple(flags), progress, decision.status, states, decision.rule)

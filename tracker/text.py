@@ -12,9 +12,17 @@ _LINEBREAKS = re.compile(r"[\r\n\u2028\u2029\x85]+")
 _SPACES = re.compile(r"[ \t]+")
 
 
+# C0 controls but tab, line feed and carriage return, DEL, and the C1 controls (0x80-0x9f): no
+# text means them, and a terminal obeys some (0x9b starts an escape sequence like ESC [).
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def clean_stored(text: str, limit: int = 5000) -> str:
-    """What we store: valid Unicode, no NUL, bounded length; everything else kept as it came."""
-    text = text.replace("\x00", "")
+    """What we store: valid Unicode, no control characters (but tab and line breaks), bounded
+    length; everything else kept as it came (bidi marks too: Persian text uses them)."""
+    if len(text) > 4 * limit:
+        text = text[: 4 * limit]  # bound the work before any pass over the text
+    text = _CONTROLS.sub("", text)
     # Lone surrogates come from badly decoded input and cannot be encoded to UTF-8 on output.
     text = text.encode("utf-8", "replace").decode("utf-8")
     if len(text) > limit:
@@ -30,7 +38,3 @@ def one_line(text: str) -> str:
 def visible(text: str) -> str:
     """Control and bidi-override characters shown as escapes, so the display cannot be spoofed."""
     return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
-def for_terminal(text: str) -> str:
-    return visible(one_line(text))

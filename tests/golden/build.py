@@ -22,7 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TODAY = "2026-11-26"
+# A replayed day sees only its own past, and the history is stamped with the real clock: replay a
+# day after any run of this script, so that every row the script writes is in that past.
+TODAY = "2030-01-07"
 OUTPUTS = (
     "status.json",
     "status.txt",
@@ -46,11 +48,14 @@ OUTPUTS = (
 
 
 def mask(text: str, run_day: str) -> str:
-    """Times stamped by the run itself (on or after the day it ran) become <now>."""
-    stamp = re.compile(r"(\d{4}-\d{2}-\d{2})[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z?")
+    """Times and days stamped by the run itself (on or after the day it ran) become <now> and
+    <day>: an override's day, a history row's time."""
+    stamp = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z?)?")
 
     def sub(m: re.Match[str]) -> str:
-        return "<now>" if m.group(1) >= run_day else m.group(0)
+        if m.group(1) < run_day:
+            return m.group(0)
+        return "<now>" if len(m.group(0)) > 10 else "<day>"
 
     return stamp.sub(sub, text)
 

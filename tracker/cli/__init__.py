@@ -41,6 +41,10 @@ def _root(
 
 
 def _fail(message: str, code: int) -> NoReturn:
+    # An argument or a server's text quoted in the message must not drive the terminal.
+    from tracker.outputs.escape import terminal
+
+    message = terminal(message)
     sys.stderr.write(f"error: {message}\n")
     raise SystemExit(code)
 
@@ -117,22 +121,14 @@ def entry() -> NoReturn:
 
 
 def _describe(exc: Exception) -> str:
-    import sqlite3
-
-    from tracker.store import describe_error, redact
+    from tracker.store import describe_error, is_database_error, is_environment_error, redact
 
     where = redact(STATE.db_arg or "database")
-    if isinstance(exc, sqlite3.Error):
+    if is_environment_error(exc):
         return describe_error(exc, where)
-    try:
-        import sqlalchemy as sa
-
-        if isinstance(exc, sa.exc.OperationalError):
-            return describe_error(exc, where)
-        if isinstance(exc, sa.exc.SQLAlchemyError):
-            return f"database error: {redact(str(getattr(exc, 'orig', exc)).splitlines()[0])}"
-    except ImportError:
-        pass
+    if is_database_error(exc):
+        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__]
+        return f"database error: {redact(lines[0])}"
     if isinstance(exc, OSError):
         return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
     return f"unexpected {type(exc).__name__}: {exc}"

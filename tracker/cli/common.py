@@ -63,9 +63,12 @@ class State:
 
     def db(self) -> Database:
         if self._db is None:
-            from tracker.register import open_store
+            from tracker.register import first_use_line, open_store
 
             self._db = open_store(self.settings)
+            line = first_use_line(self._db, self.settings)
+            if line:
+                typer.echo(line, err=True)
         return self._db
 
 

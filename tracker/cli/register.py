@@ -11,6 +11,7 @@ import typer
 
 from tracker.cli.common import STATE, app, catalog_app, echo_changes, evidence_app, print_json
 from tracker.errors import UsageError
+from tracker.outputs.escape import terminal
 
 
 @app.command()
@@ -65,10 +66,7 @@ def show(
     from tracker.outputs.terminal import card, console
 
     today = STATE.settings.today()
-    found = register.card(STATE.db(), today, slug, limit)
-    console().print(
-        card(found.row, today, found.history, found.evidence, found.reached, found.total)
-    )
+    console().print(card(register.card(STATE.db(), today, slug, limit), today))
 
 
 @evidence_app.command("add")
@@ -143,7 +141,11 @@ def set_status(
 
     if clear == (new_status is not None):
         raise UsageError("give either a STATUS with --reason, or --clear")
-    before, after = register.set_status(STATE.db(), STATE.settings, slug, new_status, reason=reason)
+    db = STATE.db()
+    if clear and not register.has_override(db, slug):
+        typer.echo(f"{slug} has no override to clear; its status stays as computed")
+        return
+    before, after = register.set_status(db, STATE.settings, slug, new_status, reason=reason)
     typer.echo(f"{slug}: {before} → {after}" + (" (override cleared)" if clear else " (override)"))
 
 
@@ -166,12 +168,16 @@ def export(
     db = STATE.db()
     text = register.export_json(db, today) if fmt == "json" else register.export_csv(db, today)
     if output is None:
+        if sys.stdout.isatty():
+            from tracker.outputs.escape import terminal_block
+
+            text = terminal_block(text)  # a title must not drive the terminal it is shown on
         sys.stdout.write(text)
         return
     from tracker.outputs.files import write_atomic
 
     write_atomic(output, text.encode("utf-8"))
-    typer.echo(f"wrote {output}", err=True)
+    typer.echo(f"wrote {terminal(str(output))}", err=True)
 
 
 @catalog_app.command("load")
@@ -182,9 +188,10 @@ def catalog_load(file: Annotated[Path, typer.Argument(help="A catalog TOML file.
     """
     from tracker import catalog, register
 
-    catalog.read_catalog(file)  # validated before the database is even opened
+    catalog.read_catalog(file, STATE.settings.real_today())  # checked before the database is opened
     result = register.load_catalog(STATE.db(), STATE.settings, file)
     typer.echo(
-        f"loaded {file}: {result.agreements} agreement(s), {result.commitments_added} commitment(s) added, "
+        f"loaded {terminal(str(file))}: {result.agreements} agreement(s), "
+        f"{result.commitments_added} commitment(s) added, "
         f"{result.commitments_updated} updated, {result.evidence_added} curated evidence added"
     )

@@ -29,6 +29,9 @@ def refresh(
     notify: Annotated[
         bool, typer.Option("--notify", help="Email alerts for status changes and failing sources.")
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the run as JSON (sources, counts, skipped items).")
+    ] = False,
 ) -> None:
     """Fetch every due source, store new evidence for review, update statuses.
 
@@ -37,14 +40,16 @@ def refresh(
     Example: tracker refresh --quiet
     """
     from tracker import refresh as refresher
+    from tracker import register
     from tracker.followup import Followup
     from tracker.sources import load_sources
 
-    spec = load_sources(sources_path(sources))
+    spec = load_sources(sources_path(sources))  # checked before the database is opened
     if only is not None:
         spec.get(only)
     settings = STATE.settings
     db = STATE.db()
+    spec = register.checked_sources(db, sources_path(sources))
     progress = None
     if not quiet and sys.stderr.isatty():
         from rich.console import Console
@@ -62,7 +67,7 @@ def refresh(
         if progress is not None and task:
             progress.advance(task[0])
 
-    followup = Followup(db, settings, notify=notify, quiet=quiet)
+    followup = Followup(db, settings, notify=notify, quiet=quiet or as_json)
     try:
         report = refresher.refresh(
             db,
@@ -79,7 +84,9 @@ def refresh(
         if progress is not None:
             progress.stop()
     after = followup.after(report)
-    for line in after.lines:
+    if as_json:
+        print_json({**report.data(), "alerts": after.alerts})
+    for line in [] if as_json else after.lines:
         typer.echo(line)
     if after.exit_code:
         raise SystemExit(after.exit_code)
@@ -106,7 +113,8 @@ def sources_cmd(
     from tracker import register
     from tracker.sources import load_sources
 
-    spec = load_sources(sources_path(sources))
+    load_sources(sources_path(sources))  # checked before the database is opened
+    spec = register.checked_sources(STATE.db(), sources_path(sources))
     rows = register.source_rows(STATE.db(), spec)
     if as_json:
         print_json({"file": spec.origin, "sources": rows})

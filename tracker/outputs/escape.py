@@ -14,12 +14,27 @@ from urllib.parse import urlsplit
 
 from tracker.text import one_line, visible
 
-__all__ = ["csv_cell", "markdown", "md_code", "md_link", "safe_url", "terminal"]
+__all__ = [
+    "csv_cell",
+    "markdown",
+    "md_code",
+    "md_link",
+    "safe_url",
+    "terminal",
+    "terminal_block",
+    "without_userinfo",
+]
 
 
 def terminal(text: str | None) -> str:
     """One display line; control and bidi-override characters as visible `\\uXXXX` escapes."""
     return visible(one_line(text or ""))
+
+
+def terminal_block(text: str) -> str:
+    """Many lines for a terminal (an export printed there): line feeds and tabs stay, every
+    other control or bidi character (a carriage return too) becomes a visible escape."""
+    return visible(text).replace("\r", "\\u000d")
 
 
 # Characters that start emphasis, code, links, table cells or strikethrough anywhere in a line.
@@ -43,11 +58,22 @@ def markdown(value: str | None) -> str:
     return text.replace("<", "&lt;")
 
 
+def without_userinfo(url: str) -> str:
+    """The URL without `user:password@` (a feed's address may carry them; no view shows them)."""
+    head, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{head}://{authority.rpartition('@')[2]}{slash}{tail}"
+
+
 def safe_url(url: str | None) -> str | None:
     """An http(s) URL safe inside `(...)` of a Markdown link, or None for anything else."""
     if not url:
         return None
-    url = url.strip()
+    url = without_userinfo(url.strip())
     try:
         parts = urlsplit(url)
     except ValueError:

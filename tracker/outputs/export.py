@@ -61,6 +61,11 @@ def _evidence(
         "score": e.score,
         "note": e.note,
         "cancels": e.cancels,
+        "cite": e.cite,
+        "date_precision": e.date_precision,
+        "suggested_milestone": e.suggested_milestone,
+        "suggested_stance": e.suggested_stance,
+        "reasons": list(e.reasons),
         "also_reported_by": [
             {"url": m.url, "source": m.source, "publisher": m.publisher, "country": m.country}
             for m in mentions
@@ -75,6 +80,51 @@ def _evidence(
             }
             for r in reviews
         ],
+    }
+
+
+def _commitment(
+    row: Row, history: list[dict[str, Any]], evidence: list[dict[str, Any]]
+) -> dict[str, Any]:
+    c = row.commitment
+    return {
+        "slug": c.slug,
+        "agreement": row.agreement_slug,
+        "title": c.title,
+        "description": c.description,
+        "quote": c.quote,
+        "parties": list(c.parties),
+        "announced_on": _iso(c.announced_on),
+        "deadline": _iso(c.deadline),
+        "status": row.verdict.status,
+        "computed_status": row.verdict.computed_status,
+        "explanation": row.verdict.explanation,
+        "flags": list(row.verdict.flags),
+        "override": (
+            {
+                "status": c.override_status,
+                "reason": c.override_reason,
+                "by": c.override_by,
+                "at": _iso(c.override_at),
+            }
+            if c.override_status
+            else None
+        ),
+        "milestones": [
+            {
+                "position": m.position,
+                "title": m.title,
+                "reached": m.reached,
+                "implied": m.implied,
+                "reached_on": _iso(m.on),
+                "evidence_id": m.evidence_id,
+            }
+            for m in row.verdict.milestones
+        ],
+        "pending_review": row.digest.pending,
+        "last_evidence_on": _iso(row.digest.last_evidence),
+        "history": history,
+        "evidence": evidence,
     }
 
 
@@ -96,49 +146,12 @@ def build(data: ExportData) -> dict[str, Any]:
                 "reason": h.reason,
             }
         )
-    commitments = []
-    for row in data.rows:
-        c = row.commitment
-        reached = row.digest.reached
-        commitments.append(
-            {
-                "slug": c.slug,
-                "agreement": row.agreement_slug,
-                "title": c.title,
-                "description": c.description,
-                "quote": c.quote,
-                "parties": list(c.parties),
-                "announced_on": _iso(c.announced_on),
-                "deadline": _iso(c.deadline),
-                "status": row.verdict.status,
-                "computed_status": row.verdict.computed_status,
-                "explanation": row.verdict.explanation,
-                "flags": list(row.verdict.flags),
-                "override": (
-                    {
-                        "status": c.override_status,
-                        "reason": c.override_reason,
-                        "by": c.override_by,
-                        "at": _iso(c.override_at),
-                    }
-                    if c.override_status
-                    else None
-                ),
-                "milestones": [
-                    {
-                        "position": i,
-                        "title": title,
-                        "reached_on": _iso(reached[i].on) if i in reached else None,
-                        "evidence_id": reached[i].evidence_id if i in reached else None,
-                    }
-                    for i, title in enumerate(row.milestones, start=1)
-                ],
-                "pending_review": row.digest.pending,
-                "last_evidence_on": _iso(row.digest.last_evidence),
-                "history": history.get(c.id, []),
-                "evidence": by_commitment.get(c.id, []),
-            }
+    commitments = [
+        _commitment(
+            row, history.get(row.commitment.id, []), by_commitment.get(row.commitment.id, [])
         )
+        for row in data.rows
+    ]
     return {
         "export_version": EXPORT_VERSION,
         "generated_at": _iso(data.generated_at),
@@ -188,22 +201,26 @@ def to_csv(rows: Sequence[Row], evidence: Sequence[EvidenceRecord]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for e in evidence:
+        # Every text cell, not only the title: a feed names its publisher, a catalog its slug.
         writer.writerow(
-            (
-                e.commitment_slug,
-                statuses.get(e.commitment_id, ""),
-                e.id,
-                _iso(e.published_at),
-                e.source,
-                e.publisher or "",
-                e.language,
-                e.stance,
-                e.milestone or "",
-                e.review,
-                csv_cell(e.title),
-                csv_cell(e.url),
-                ";".join(e.matched_terms),
-            )
+            [
+                csv_cell(str(value))
+                for value in (
+                    e.commitment_slug,
+                    statuses.get(e.commitment_id, ""),
+                    e.id,
+                    _iso(e.published_at),
+                    e.source,
+                    e.publisher or "",
+                    e.language,
+                    e.stance,
+                    e.milestone or "",
+                    e.review,
+                    e.title,
+                    e.url,
+                    ";".join(e.matched_terms),
+                )
+            ]
         )
     return out.getvalue()
 

@@ -10,13 +10,31 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tracker.errors import UsageError
+from tracker.errors import EnvironmentProblem
 
 __all__ = ["Written", "write_atomic", "write_unless_same"]
 
 
+def _umask() -> int:
+    """The process's umask. Linux shows it in /proc; elsewhere it can only be read by setting it
+    (and at once setting it back), which another thread could notice."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically; an OSError names the file in one line."""
+    """Write `data` to `path` atomically, with the permissions the umask gives a new file.
+
+    An unwritable folder or a full disk is the environment's problem: one line, exit 1.
+    """
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
@@ -25,13 +43,13 @@ def write_atomic(path: Path, data: bytes) -> None:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
     except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise EnvironmentProblem(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -64,6 +82,6 @@ def write_unless_same(path: Path, text: str, volatile_prefix: str) -> Written:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise EnvironmentProblem(f"cannot write {path}: {exc.strerror or exc}") from exc
     write_atomic(path, data)
     return Written(path, False, data)

@@ -14,9 +14,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from tracker.dates import days_ago, with_jalali
-from tracker.outputs.escape import terminal
-from tracker.store.records import EvidenceRecord, HistoryRecord, Row
+from tracker.dates import days_ago, shown, with_jalali
+from tracker.outputs.escape import terminal, without_userinfo
+from tracker.store.records import Card, EvidenceRecord, HistoryRecord, MentionRecord, Row
 from tracker.vocab import SYMBOLS
 
 STATUS_STYLE = {
@@ -88,14 +88,104 @@ def status_table(rows: list[Row], today: date, pending_total: int) -> Table:
     return table
 
 
-def card(
-    row: Row,
-    today: date,
-    history: Sequence[HistoryRecord],
-    evidence: Sequence[EvidenceRecord],
-    reached: Mapping[int, date],
-    total: int,
-) -> Group:
+def _side(country: str | None) -> str:
+    return {"IR": "IR", "AZ": "AZ"}.get((country or "").upper(), "other")
+
+
+def both_sides(e: EvidenceRecord, mentions: Sequence[MentionRecord]) -> bool:
+    """Reported by Iranian and Azerbaijani outlets alike (the row's own and its mentions')."""
+    sides = {(c or "").upper() for c in [e.country, *(m.country for m in mentions)]}
+    return {"IR", "AZ"} <= sides
+
+
+def source_label(e: EvidenceRecord) -> Text:
+    """The configured source name and its side; the outlet's own name (which the feed controls)
+    only beside it."""
+    label = f"{e.source} ({_side(e.country)})" if e.country else e.source
+    if e.publisher and e.publisher != e.source:
+        label += f"\n{e.publisher}"
+    return t(label)
+
+
+def _link(e: EvidenceRecord) -> Text:
+    if e.url:
+        return t(without_userinfo(e.url), "dim")
+    return t(f"no link: {e.cite}" if e.cite else "no link", "dim")
+
+
+def _review(e: EvidenceRecord) -> Text:
+    if e.review == "rejected":
+        by = f" by {e.reviewed_by}" if e.reviewed_by else ""
+        return t(f"rejected{by}" + (f": {e.review_reason}" if e.review_reason else ""))
+    if e.review == "pending" and (e.suggested_milestone or e.suggested_stance):
+        ms = f"milestone {e.suggested_milestone}, " if e.suggested_milestone else ""
+        return t(f"pending (suggests {ms}{e.suggested_stance or 'neutral'})")
+    by = f" by {e.reviewed_by}" if e.reviewed_by and e.review == "confirmed" else ""
+    return t(f"{e.review}{by}")
+
+
+def _milestones(row: Row) -> Table:
+    ms = Table(title="Milestones", title_justify="left", box=box.SIMPLE)
+    ms.add_column("#", justify="right")
+    ms.add_column("milestone", overflow="fold")
+    ms.add_column("reached", overflow="fold")
+    for m in row.verdict.milestones:
+        if m.on is not None:
+            reached = f"{with_jalali(m.on)} (evidence #{m.evidence_id})"
+        else:
+            reached = "implied by a later milestone" if m.implied else "—"
+        ms.add_row(str(m.position), t(m.title), Text(reached))
+    return ms
+
+
+def _history(history: Sequence[HistoryRecord]) -> Table:
+    hist = Table(title="History", title_justify="left", box=box.SIMPLE)
+    for col in ("when", "change", "by", "reason"):
+        hist.add_column(col, overflow="fold")
+    for h in history:
+        hist.add_row(
+            Text(h.at.strftime("%Y-%m-%d %H:%M")),
+            Text(f"{h.old_status or '—'} → {h.new_status} ({h.kind})"),
+            t(h.actor),
+            t(h.reason),
+        )
+    return hist
+
+
+def _evidence(found: Card) -> Table:
+    shown_n, total = len(found.evidence), found.total
+    ev = Table(
+        title=f"Evidence ({total}), newest first"
+        + (f"; showing {shown_n} (--limit)" if shown_n < total else ""),
+        title_justify="left",
+        box=box.SIMPLE,
+    )
+    for col in ("id", "date", "source", "title / link", "stance", "ms", "review"):
+        ev.add_column(col, overflow="fold")
+    for e in found.evidence:
+        others = found.mentions.get(e.id, [])
+        title = Text.assemble(t(e.title), "\n", _link(e))
+        if e.note:
+            title.append_text(Text.assemble("\n", t(f"note: {e.note}", "italic")))
+        if others:
+            outlets = ", ".join(m.publisher or m.source for m in others)
+            title.append_text(Text.assemble("\n", t(f"also reported by: {outlets}", "dim")))
+        if both_sides(e, others):
+            title.append_text(Text("\nreported by both Iranian and Azerbaijani outlets"))
+        ev.add_row(
+            str(e.id),
+            Text(shown(e.published_at.date(), e.date_precision)),
+            source_label(e),
+            title,
+            Text(e.stance),
+            Text(str(e.milestone) if e.milestone else "—"),
+            _review(e),
+        )
+    return ev
+
+
+def card(found: Card, today: date) -> Group:
+    row = found.row
     c = row.commitment
     head = Text.assemble(
         t(c.slug, "bold"),
@@ -117,48 +207,7 @@ def card(
     if c.deadline:
         facts.add_row("deadline", Text(with_jalali(c.deadline)))
     facts.add_row("why", t(row.verdict.explanation))
-    parts.append(facts)
-
-    ms = Table(title="Milestones", title_justify="left", box=box.SIMPLE)
-    ms.add_column("#", justify="right")
-    ms.add_column("milestone", overflow="fold")
-    ms.add_column("reached", overflow="fold")
-    for i, title in enumerate(row.milestones, start=1):
-        on = reached.get(i)
-        ms.add_row(str(i), t(title), Text(with_jalali(on) if on else "—"))
-    parts.append(ms)
-
-    hist = Table(title="History", title_justify="left", box=box.SIMPLE)
-    for col in ("when", "change", "by", "reason"):
-        hist.add_column(col, overflow="fold")
-    for h in history:
-        hist.add_row(
-            Text(h.at.strftime("%Y-%m-%d %H:%M")),
-            Text(f"{h.old_status or '—'} → {h.new_status} ({h.kind})"),
-            t(h.actor),
-            t(h.reason),
-        )
-    parts.append(hist)
-
-    ev = Table(
-        title=f"Evidence ({total}), newest first"
-        + (f"; showing {len(evidence)} (--limit)" if len(evidence) < total else ""),
-        title_justify="left",
-        box=box.SIMPLE,
-    )
-    for col in ("id", "date", "source", "title / link", "stance", "ms", "review"):
-        ev.add_column(col, overflow="fold")
-    for e in evidence:
-        ev.add_row(
-            str(e.id),
-            Text(with_jalali(e.published_at.date())),
-            t(e.publisher or e.source),
-            Text.assemble(t(e.title), "\n", t(e.url, "dim")),
-            Text(e.stance),
-            Text(str(e.milestone) if e.milestone else "—"),
-            Text(e.review),
-        )
-    parts.append(ev)
+    parts += [facts, _milestones(row), _history(found.history), _evidence(found)]
     return Group(*parts)
 
 
@@ -169,16 +218,21 @@ def pending_table(items: Sequence[EvidenceRecord], total: int) -> Table:
         title_justify="left",
         box=box.SIMPLE_HEAVY,
     )
-    for col in ("id", "commitment", "date", "source", "title / link", "matched"):
+    for col in ("id", "commitment", "date", "source", "title / link", "matched", "suggests"):
         table.add_column(col, overflow="fold")
     for e in items:
+        suggests = "—"
+        if e.suggested_milestone or e.suggested_stance:
+            ms = f"milestone {e.suggested_milestone}, " if e.suggested_milestone else ""
+            suggests = f"{ms}{e.suggested_stance or 'neutral'}"
         table.add_row(
             str(e.id),
             t(e.commitment_slug),
             Text(e.published_at.date().isoformat()),
-            t(e.publisher or e.source),
-            Text.assemble(t(e.title), "\n", t(e.url, "dim")),
-            t(", ".join(e.matched_terms)),
+            source_label(e),
+            Text.assemble(t(e.title), "\n", _link(e)),
+            t(", ".join(e.matched_terms)) + t(f" (score {e.score:g})"),
+            t(suggests),
         )
     return table
 
@@ -196,9 +250,14 @@ def sources_table(origin: str, rows: Sequence[Mapping[str, Any]]) -> Table:
         "last error",
         "items",
         "new",
+        "not stored",
     ):
         table.add_column(col, overflow="fold")
     for r in rows:
+        skipped = ", ".join(f"{n} {why}" for why, n in sorted(r.get("skipped", {}).items()))
+        quota = r.get("rate_limit_remaining")
+        if quota is not None:
+            skipped = (skipped + "; " if skipped else "") + f"API quota left: {quota}"
         table.add_row(
             t(r["name"] + ("" if r["enabled"] else " (off)")),
             r["kind"],
@@ -209,6 +268,7 @@ def sources_table(origin: str, rows: Sequence[Mapping[str, Any]]) -> Table:
             t(r["last_error"] or "—"),
             str(r["items_seen"]),
             str(r["new_evidence"]),
+            t(skipped or "—"),
         )
     return table
 

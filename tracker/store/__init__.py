@@ -14,9 +14,17 @@ from __future__ import annotations
 
 from tracker.store import reads, writes
 from tracker.store.conn import Conn
-from tracker.store.database import Database, Seeder, describe_error, open_database
+from tracker.store.database import (
+    Database,
+    Seeder,
+    describe_error,
+    is_database_error,
+    is_environment_error,
+    open_database,
+)
 from tracker.store.records import (
     AgreementRecord,
+    Card,
     Change,
     CommitmentRecord,
     EvidenceRecord,
@@ -34,6 +42,7 @@ from tracker.store.sqlfile import SCHEMA_VERSION, has_secret, redact, resolve_ur
 __all__ = [
     "SCHEMA_VERSION",
     "AgreementRecord",
+    "Card",
     "Change",
     "CommitmentRecord",
     "Conn",
@@ -50,6 +59,8 @@ __all__ = [
     "Seeder",
     "describe_error",
     "has_secret",
+    "is_database_error",
+    "is_environment_error",
     "open_database",
     "reads",
     "redact",

@@ -105,7 +105,8 @@ def _upgrade_to_3(conn: Conn) -> None:
     add_column(conn, "notification", "attempts", "INTEGER NOT NULL DEFAULT 0")
     add_column(conn, "notification", "last_error", "VARCHAR")
     add_column(conn, "notification", "payload", "JSON NOT NULL DEFAULT '{}'")
-    create_tables(conn, ["matcher_model"])
+    create_tables(conn, ["matcher_model", "evidence"])  # the new table, evidence's new indexes
+    conn.run("DROP INDEX IF EXISTS ix_evidence_review_published")  # a prefix of the new one
 
 
 MIGRATIONS: dict[int, Callable[[Conn], None]] = {2: _upgrade_to_2, 3: _upgrade_to_3}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from tracker.errors import UsageError
@@ -147,35 +147,23 @@ def match_set(conn: Conn) -> MatchSet:
 # ---------------------------------------------------------------- digests and verdicts
 
 
-def pending_count(conn: Conn, commitment_id: int | None = None) -> int:
-    if commitment_id is None:
-        return int(scalar(conn, "SELECT COUNT(*) FROM evidence WHERE review = 'pending'"))
-    return int(
-        scalar(
-            conn,
-            "SELECT COUNT(*) FROM evidence WHERE review = 'pending' AND commitment_id = :c",
-            {"c": commitment_id},
-        )
-    )
-
-
-def digests(conn: Conn, until: datetime | None = None) -> dict[int, Digest]:
-    """Per-commitment evidence aggregates; with `until`, as they stood for evidence published
-    before that moment (rebuilding past weeks).
-
-    The cost does not grow with rejected evidence, the bulk of an old database: pending and
-    confirmed rows are counted per commitment through `ix_evidence_commitment_review` (two
-    one-key GROUP BYs; grouping by commitment and review at once sorts, at twice the cost), and
-    every first or latest row is one index probe (LIMIT 1) into a small partial index over
-    confirmed evidence (see schema.Evidence).
-    """
+def pending_count(
+    conn: Conn, commitment_id: int | None = None, until: datetime | None = None
+) -> int:
+    """Evidence waiting for review (published before `until`, when given)."""
+    sql = "SELECT COUNT(*) FROM evidence WHERE review = 'pending'"
     params: dict[str, Any] = {}
-    cut = ""
+    if commitment_id is not None:
+        sql += " AND commitment_id = :c"
+        params["c"] = commitment_id
     if until is not None:
-        cut = " AND x.published_at < :until"
+        sql += " AND published_at < :until"
         params["until"] = conn.time(until)
+    return int(scalar(conn, sql, params))
 
-    counts: dict[tuple[int, str], int] = {
+
+def _digest_counts(conn: Conn, cut: str, params: dict[str, Any]) -> dict[tuple[int, str], int]:
+    return {
         (cid, review): n
         for cid, review, n in conn.rows(
             "SELECT x.commitment_id, 'pending', COUNT(*) FROM commitment c CROSS JOIN evidence x"
@@ -187,6 +175,9 @@ def digests(conn: Conn, until: datetime | None = None) -> dict[int, Digest]:
             params,
         )
     }
+
+
+def _digest_last(conn: Conn, cut: str, params: dict[str, Any]) -> dict[int, date]:
     last: dict[int, date] = {}
     for cid, newest_pending, newest_confirmed in conn.rows(
         "SELECT c.id,"
@@ -200,7 +191,10 @@ def digests(conn: Conn, until: datetime | None = None) -> dict[int, Digest]:
         days = [as_date(v) for v in (newest_pending, newest_confirmed) if v is not None]
         if days:
             last[cid] = max(days)
+    return last
 
+
+def _digest_reached(conn: Conn, cut: str, params: dict[str, Any]) -> dict[int, dict[int, Reached]]:
     reached: dict[int, dict[int, Reached]] = {}
     for cid, ms, on, ev_id in conn.rows(
         "SELECT m.commitment_id, m.position, e.published_at, e.id FROM milestone m"
@@ -211,6 +205,13 @@ def digests(conn: Conn, until: datetime | None = None) -> dict[int, Digest]:
         params,
     ):
         reached.setdefault(cid, {})[ms] = Reached(ms, as_date(on), ev_id)
+    return reached
+
+
+def _digest_latest(
+    conn: Conn, cut: str, params: dict[str, Any]
+) -> dict[tuple[int, str], tuple[date, int]]:
+    """The latest confirmed progress, setback and cancellation of each commitment."""
     latest: dict[tuple[int, str], tuple[date, int]] = {}
     for cid, stance, on, ev_id in conn.rows(
         "SELECT c.id, s.stance, e.published_at, e.id FROM commitment c"
@@ -221,22 +222,42 @@ def digests(conn: Conn, until: datetime | None = None) -> dict[int, Digest]:
         params,
     ):
         latest[(cid, stance)] = (as_date(on), ev_id)
-    cancelled: dict[int, tuple[date, int]] = {}
     for cid, on, ev_id in conn.rows(
         "SELECT c.id, e.published_at, e.id FROM commitment c"
         " JOIN evidence e ON e.id = (SELECT x.id FROM evidence x"
         "  WHERE x.commitment_id = c.id AND x.review = 'confirmed' AND x.cancels"
-        f"{cut} ORDER BY x.published_at, x.id LIMIT 1)",
+        f"{cut} ORDER BY x.published_at DESC, x.id DESC LIMIT 1)",
         params,
     ):
-        cancelled[cid] = (as_date(on), ev_id)
+        latest[(cid, "cancel")] = (as_date(on), ev_id)
+    return latest
 
+
+def digests(conn: Conn, until: datetime | None = None) -> dict[int, Digest]:
+    """Per-commitment evidence aggregates; with `until`, as they stood for evidence published
+    before that moment (rebuilding past weeks, replaying a day).
+
+    The cost does not grow with rejected evidence, the bulk of an old database: pending and
+    confirmed rows are counted per commitment through `ix_evidence_commitment_review` (two
+    one-key GROUP BYs; grouping by commitment and review at once sorts, at twice the cost), and
+    every first or latest row is one index probe (LIMIT 1) into a small partial index over
+    confirmed evidence (see schema.Evidence). `tracker.status.digest` computes the same in Python.
+    """
+    params: dict[str, Any] = {}
+    cut = ""
+    if until is not None:
+        cut = " AND x.published_at < :until"
+        params["until"] = conn.time(until)
+    counts = _digest_counts(conn, cut, params)
+    last = _digest_last(conn, cut, params)
+    reached = _digest_reached(conn, cut, params)
+    latest = _digest_latest(conn, cut, params)
     return {
         cid: Digest(
             reached=reached.get(cid, {}),
             last_progress=latest.get((cid, "progress")),
             last_setback=latest.get((cid, "setback")),
-            cancelled=cancelled.get(cid),
+            cancelled=latest.get((cid, "cancel")),
             pending=counts.get((cid, "pending"), 0),
             last_evidence=last.get(cid),
             confirmed=counts.get((cid, "confirmed"), 0),
@@ -266,6 +287,11 @@ def override_of(c: CommitmentRecord) -> Override | None:
     )
 
 
+def end_of(day: date) -> datetime:
+    """The first moment after `day` (UTC): evidence published before it is that day's past."""
+    return datetime.combine(day + timedelta(days=1), datetime.min.time())
+
+
 def rows(
     conn: Conn,
     today: date,
@@ -274,7 +300,8 @@ def rows(
     agreement: str | None = None,
     status: str | None = None,
 ) -> list[Row]:
-    """Every commitment (or a filtered set) with its digest and verdict for `today`."""
+    """Every commitment (or a filtered set) with its digest and verdict for `today`, counting only
+    evidence published by the end of that day (a replayed day sees only its own past)."""
     if agreement is not None:
         check_agreement(conn, agreement)
     found = commitments(conn)
@@ -284,7 +311,7 @@ def rows(
         wanted = set(slugs)
         found = [c for c in found if c.slug in wanted]
     ms = milestones(conn)
-    dg = digests(conn)
+    dg = digests(conn, end_of(today))
     result = []
     for c in found:
         titles = ms.get(c.id, [])
@@ -340,17 +367,21 @@ _HISTORY_SQL = (
 )
 
 
-def history(conn: Conn, commitment_id: int) -> list[HistoryRecord]:
-    return [
-        _history(r)
-        for r in conn.rows(
-            _HISTORY_SQL + " WHERE commitment_id = :c ORDER BY id", {"c": commitment_id}
-        )
-    ]
+def history(conn: Conn, commitment_id: int, until: datetime | None = None) -> list[HistoryRecord]:
+    """A commitment's status history (recorded before `until`, when given)."""
+    sql = _HISTORY_SQL + " WHERE commitment_id = :c"
+    params: dict[str, Any] = {"c": commitment_id}
+    if until is not None:
+        sql += " AND at < :until"
+        params["until"] = conn.time(until)
+    return [_history(r) for r in conn.rows(sql + " ORDER BY id", params)]
 
 
-def all_history(conn: Conn) -> list[HistoryRecord]:
-    return [_history(r) for r in conn.rows(_HISTORY_SQL + " ORDER BY id")]
+def all_history(conn: Conn, until: datetime | None = None) -> list[HistoryRecord]:
+    if until is None:
+        return [_history(r) for r in conn.rows(_HISTORY_SQL + " ORDER BY id")]
+    sql = _HISTORY_SQL + " WHERE at < :until ORDER BY id"
+    return [_history(r) for r in conn.rows(sql, {"until": conn.time(until)})]
 
 
 def history_between(
@@ -429,36 +460,49 @@ def _evidence(r: tuple[Any, ...]) -> EvidenceRecord:
     )
 
 
-def evidence_of(conn: Conn, commitment_id: int, limit: int | None = None) -> list[EvidenceRecord]:
-    sql = _EVIDENCE_SQL + " WHERE e.commitment_id = :c ORDER BY e.published_at DESC, e.id DESC"
+def evidence_of(
+    conn: Conn, commitment_id: int, limit: int | None = None, until: datetime | None = None
+) -> list[EvidenceRecord]:
+    """A commitment's evidence, newest publication first (published before `until`, if given)."""
+    sql = _EVIDENCE_SQL + " WHERE e.commitment_id = :c"
     params: dict[str, Any] = {"c": commitment_id}
+    if until is not None:
+        sql += " AND e.published_at < :until"
+        params["until"] = conn.time(until)
+    sql += " ORDER BY e.published_at DESC, e.id DESC"
     if limit is not None:
         sql += " LIMIT :limit"
         params["limit"] = limit
     return [_evidence(r) for r in conn.rows(sql, params)]
 
 
-def count_evidence(conn: Conn, commitment_id: int) -> int:
-    return int(
-        scalar(conn, "SELECT COUNT(*) FROM evidence WHERE commitment_id = :c", {"c": commitment_id})
-    )
+def count_evidence(conn: Conn, commitment_id: int, until: datetime | None = None) -> int:
+    sql = "SELECT COUNT(*) FROM evidence WHERE commitment_id = :c"
+    params: dict[str, Any] = {"c": commitment_id}
+    if until is not None:
+        sql += " AND published_at < :until"
+        params["until"] = conn.time(until)
+    return int(scalar(conn, sql, params))
 
 
-def all_evidence(conn: Conn) -> list[EvidenceRecord]:
-    """Every evidence row: by commitment, newest publication first (the export's order)."""
-    return [
-        _evidence(r)
-        for r in conn.rows(
-            _EVIDENCE_SQL + " ORDER BY e.commitment_id, e.published_at DESC, e.id DESC"
-        )
-    ]
+def all_evidence(conn: Conn, until: datetime | None = None) -> list[EvidenceRecord]:
+    """Every evidence row (published before `until`, when given): by commitment, newest
+    publication first (the export's order)."""
+    sql, params = _EVIDENCE_SQL, {}
+    if until is not None:
+        sql += " WHERE e.published_at < :until"
+        params["until"] = conn.time(until)
+    sql += " ORDER BY e.commitment_id, e.published_at DESC, e.id DESC"
+    return [_evidence(r) for r in conn.rows(sql, params)]
 
 
-def evidence_for_csv(conn: Conn) -> list[EvidenceRecord]:
-    return [
-        _evidence(r)
-        for r in conn.rows(_EVIDENCE_SQL + " ORDER BY c.position, e.published_at DESC, e.id")
-    ]
+def evidence_for_csv(conn: Conn, until: datetime | None = None) -> list[EvidenceRecord]:
+    sql, params = _EVIDENCE_SQL, {}
+    if until is not None:
+        sql += " WHERE e.published_at < :until"
+        params["until"] = conn.time(until)
+    sql += " ORDER BY c.position, e.published_at DESC, e.id"
+    return [_evidence(r) for r in conn.rows(sql, params)]
 
 
 def get_evidence(conn: Conn, evidence_id: int) -> EvidenceRecord:
@@ -486,14 +530,27 @@ def pending(
 
 
 def pending_until(conn: Conn, cutoff: datetime, limit: int) -> tuple[list[EvidenceRecord], int]:
-    """Evidence published before `cutoff` and still waiting for review: the newest, and how many."""
-    where = " WHERE e.review = 'pending' AND e.published_at < :cutoff"
+    """Evidence that was waiting for review at `cutoff`: recorded (and published) before it, and
+    not reviewed before it. The newest, and how many."""
+    # Two index-friendly halves instead of one OR: still pending now, and reviewed since.
     params: dict[str, Any] = {"cutoff": conn.time(cutoff), "limit": limit}
-    total = int(scalar(conn, "SELECT COUNT(*) FROM evidence e" + where, params))
-    found = conn.rows(
-        _EVIDENCE_SQL + where + " ORDER BY e.published_at DESC, e.id DESC LIMIT :limit", params
+    before = " AND e.published_at < :cutoff AND e.created_at < :cutoff"
+    halves = (  # (curated evidence is never pending; it is the starting record)
+        " WHERE e.review = 'pending'" + before,
+        " WHERE e.reviewed_at >= :cutoff AND e.review <> 'pending'"
+        + before
+        + " AND e.source <> 'curated'",
     )
-    return [_evidence(r) for r in found], total
+    total = sum(int(scalar(conn, "SELECT COUNT(*) FROM evidence e" + w, params)) for w in halves)
+    found = [
+        _evidence(r)
+        for w in halves
+        for r in conn.rows(
+            _EVIDENCE_SQL + w + " ORDER BY e.published_at DESC, e.id DESC LIMIT :limit", params
+        )
+    ]
+    found.sort(key=lambda e: (e.published_at, e.id), reverse=True)
+    return found[:limit], total
 
 
 def recorded_between(
@@ -502,7 +559,11 @@ def recorded_between(
     """Evidence recorded (created) in [start, cutoff), rejected left out: the newest few per
     commitment by publication date, and every commitment's count."""
     params = {"start": conn.time(start), "cutoff": conn.time(cutoff), "per": per_commitment}
-    in_week = "e.created_at >= :start AND e.created_at < :cutoff AND e.review <> 'rejected'"
+    # The catalog's curated evidence is the starting record, not news of the week it was loaded.
+    in_week = (
+        "e.created_at >= :start AND e.created_at < :cutoff AND e.review <> 'rejected'"
+        " AND e.source <> 'curated'"
+    )
     counts = {
         slug: int(n)
         for slug, n in conn.rows(

@@ -15,6 +15,7 @@ from tracker.vocab import Review, Stance
 
 __all__ = [
     "AgreementRecord",
+    "Card",
     "Change",
     "CommitmentRecord",
     "EvidenceRecord",
@@ -236,3 +237,16 @@ class NewEvidence:
     suggested_milestone: int | None = None
     suggested_stance: str | None = None
     reasons: tuple[str, ...] = ()
+    # Other outlets' links a source gave for the same story (a Google News cluster).
+    also_reported_by: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Card:
+    """Everything `tracker show` prints about one commitment."""
+
+    row: Row
+    history: list[HistoryRecord]
+    evidence: list[EvidenceRecord]  # the newest, at most the limit asked for
+    total: int  # evidence rows in all
+    mentions: dict[int, list[MentionRecord]] = field(default_factory=dict)

@@ -85,9 +85,11 @@ class Evidence(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("commitment_id", "canonical_url", name="uq_evidence_commitment_url"),
         sa.Index("ix_evidence_commitment_review", "commitment_id", "review", "published_at"),
-        sa.Index("ix_evidence_review_published", "review", "published_at"),
+        # Covers "waiting for review at the end of a week" (review, published, recorded) too.
+        sa.Index("ix_evidence_review_published_created", "review", "published_at", "created_at"),
         sa.Index("ix_evidence_commitment_title_key", "commitment_id", "title_key"),
         sa.Index("ix_evidence_created", "created_at"),
+        sa.Index("ix_evidence_reviewed", "reviewed_at"),
         sa.Index("ix_evidence_published", "published_at"),
         # Small partial indexes over confirmed evidence: every first/latest row that
         # readmodel.digests needs is one probe, however many pending and rejected rows there are.

@@ -19,7 +19,7 @@ from tracker.text import clean_stored
 from tracker.vocab import HistoryKind, Review
 
 if TYPE_CHECKING:
-    from tracker.catalog import AgreementSpec, CuratedEvidence
+    from tracker.catalog import AgreementSpec, CommitmentSpec, CuratedEvidence
 
 SYNDICATION_WINDOW = timedelta(days=3)
 
@@ -147,6 +147,8 @@ def set_status(
     if status is not None and (not reason or not reason.strip()):
         raise UsageError("a reason is required: --reason TEXT")
     before = reads.row(conn, today, slug).verdict.status
+    if status is None and commitment.override_status is None:
+        return before, before  # nothing to clear: no change, so no history row
     changed = conn.run(
         "UPDATE commitment SET override_status = :status, override_reason = :reason,"
         " override_by = :by, override_at = :at, revision = :next"
@@ -283,26 +285,33 @@ def add_evidence(
 # ---------------------------------------------------------------- what a refresh found
 
 
+DUPLICATE = "already recorded"
+REJECTED_EARLIER = "rejected earlier"
+
+
 @dataclass
 class Stored:
     """What storing one source's findings did."""
 
     new: dict[int, int] = field(default_factory=dict)  # commitment id -> new evidence rows
     mentions: int = 0
-    known: int = 0  # already recorded (as evidence, a mention or a rejected tombstone)
+    skipped: dict[str, int] = field(default_factory=dict)  # not stored, by reason
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
-def _existing_urls(conn: Conn, urls: set[str]) -> set[tuple[int, str]]:
-    found: set[tuple[int, str]] = set()
+def _existing_urls(conn: Conn, urls: set[str]) -> dict[tuple[int, str], str]:
+    """(commitment id, canonical URL) of the rows already stored for `urls` → their review."""
+    found: dict[tuple[int, str], str] = {}
     for chunk in chunks(sorted(urls)):
         marks, params = in_list("u", chunk)
-        found.update(
-            (cid, url)
-            for cid, url in conn.rows(
-                f"SELECT commitment_id, canonical_url FROM evidence WHERE canonical_url IN {marks}",
-                params,
-            )
-        )
+        for cid, url, review in conn.rows(
+            "SELECT commitment_id, canonical_url, review FROM evidence"
+            f" WHERE canonical_url IN {marks}",
+            params,
+        ):
+            found[(cid, url)] = review
     return found
 
 
@@ -367,7 +376,8 @@ def store_found(conn: Conn, found: Sequence[NewEvidence]) -> Stored:
     if not found:
         return stored
     canonicals = {ev.canonical_url for ev in found}
-    existing = _existing_urls(conn, canonicals)
+    known = _existing_urls(conn, canonicals)
+    existing = set(known)
     # A URL already recorded as another row's mention is known too: seeing the syndicated copy
     # again next hour must neither add a second mention nor turn it into evidence of its own.
     mentioned = _existing_mentions(conn, canonicals)
@@ -381,7 +391,7 @@ def store_found(conn: Conn, found: Sequence[NewEvidence]) -> Stored:
     for ev in found:
         key = (ev.commitment_id, ev.canonical_url)
         if key in existing:
-            stored.known += 1
+            stored.skip(REJECTED_EARLIER if known.get(key) == "rejected" else DUPLICATE)
             continue
         existing.add(key)
         if ev.title_key:
@@ -391,6 +401,7 @@ def store_found(conn: Conn, found: Sequence[NewEvidence]) -> Stored:
             )
             if twin is not None or batch_twin is not None:
                 if twin is not None and (twin, ev.canonical_url) in mentioned_pairs:
+                    stored.skip(DUPLICATE)
                     continue
                 if twin is not None:
                     mentioned_pairs.add((twin, ev.canonical_url))
@@ -403,11 +414,15 @@ def store_found(conn: Conn, found: Sequence[NewEvidence]) -> Stored:
         new_rows.append(ev)
         stored.new[ev.commitment_id] = stored.new.get(ev.commitment_id, 0) + 1
     ids: list[int] = []
+    needs_ids = any(index is not None for _, index, _ in mentions) or any(
+        ev.also_reported_by for ev in new_rows
+    )
     if new_rows:
-        if mentions and any(index is not None for _, index, _ in mentions):
+        if needs_ids:
             ids = [insert_evidence(conn, ev) for ev in new_rows]
         else:
             conn.many(_EVIDENCE_INSERT, [evidence_params(conn, ev) for ev in new_rows])
+    _also_reported(conn, new_rows, ids)
     if mentions:
         conn.many(
             _MENTION_INSERT,
@@ -425,6 +440,32 @@ def store_found(conn: Conn, found: Sequence[NewEvidence]) -> Stored:
             ],
         )
     return stored
+
+
+def _also_reported(conn: Conn, rows: Sequence[NewEvidence], ids: Sequence[int]) -> None:
+    """Other outlets' links a source gave with a story (a news cluster) become its mentions."""
+    from tracker.urls import canonical_url
+
+    params = []
+    for ev, ev_id in zip(rows, ids, strict=False):
+        seen = {ev.canonical_url}
+        for url, publisher in ev.also_reported_by[:50]:
+            key = canonical_url(url)
+            if key in seen:
+                continue
+            seen.add(key)
+            params.append(
+                {
+                    "evidence_id": ev_id,
+                    "url": url,
+                    "canonical_url": key,
+                    "source": ev.source,
+                    "publisher": clean_stored(publisher, 200) if publisher else None,
+                    "country": None,
+                    "published_at": conn.time(ev.published_at),
+                }
+            )
+    conn.many(_MENTION_INSERT, params)
 
 
 # ---------------------------------------------------------------- source health and runs
@@ -447,6 +488,8 @@ class HealthUpdate:
     new: int = 0
     every: timedelta | None = None
     retry_after: float | None = None
+    skipped: dict[str, int] | None = None  # None: leave as recorded
+    rate_limit_remaining: int | None = None
 
 
 _HEALTH_FIELDS = (
@@ -505,6 +548,10 @@ def _updated(h: HealthRecord, u: HealthUpdate, now: datetime) -> HealthRecord:
         values.update(
             items_seen=u.items, new_evidence=u.new, total_evidence=h.total_evidence + u.new
         )
+    if u.skipped is not None:
+        values["skipped"] = dict(u.skipped)
+    if u.rate_limit_remaining is not None:
+        values["rate_limit_remaining"] = u.rate_limit_remaining
     if u.every is not None and u.state != "disabled":
         retry = timedelta(seconds=u.retry_after) if u.retry_after else timedelta(0)
         values["next_due"] = now + max(u.every, retry)
@@ -556,13 +603,14 @@ class RunCounts:
     skipped: int
     items_seen: int
     new_evidence: int
+    items_skipped: dict[str, int] = field(default_factory=dict)
 
 
 def record_run(conn: Conn, started: datetime, finished: datetime, counts: RunCounts) -> int:
     return conn.insert(
         "INSERT INTO fetch_run (started_at, finished_at, ok, unchanged, failed, disabled, skipped,"
-        " items_seen, new_evidence) VALUES (:started, :finished, :ok, :unchanged, :failed,"
-        " :disabled, :skipped, :items, :new)",
+        " items_seen, new_evidence, items_skipped) VALUES (:started, :finished, :ok, :unchanged,"
+        " :failed, :disabled, :skipped, :items, :new, :items_skipped)",
         {
             "started": conn.time(started),
             "finished": conn.time(finished),
@@ -573,6 +621,7 @@ def record_run(conn: Conn, started: datetime, finished: datetime, counts: RunCou
             "skipped": counts.skipped,
             "items": counts.items_seen,
             "new": counts.new_evidence,
+            "items_skipped": conn.json(counts.items_skipped),
         },
     )
 
@@ -588,14 +637,9 @@ class CatalogLoad:
     evidence_added: int
 
 
-def load_catalog(
-    conn: Conn, agreements: Sequence[AgreementSpec], now: datetime, title_key: Any
-) -> CatalogLoad:
-    """Upsert agreements, commitments, milestones and curated evidence. Deletes nothing.
-
-    A commitment belongs to the agreement that first brought it: a catalog may update it only
-    from that agreement, so another team's file can never take over (and rewrite) ours.
-    """
+def _check_owners(conn: Conn, agreements: Sequence[AgreementSpec]) -> None:
+    """A commitment belongs to the agreement that first brought it: a catalog may update it only
+    from that agreement, so another team's file can never take over (and rewrite) ours."""
     owners = {
         slug: agreement
         for slug, agreement in conn.rows(
@@ -610,72 +654,89 @@ def load_catalog(
                     f"commitment '{cs.slug}' belongs to agreement '{owner}'; agreement "
                     f"'{spec.slug}' cannot update it (choose another slug)"
                 )
+
+
+def _upsert_agreement(conn: Conn, spec: AgreementSpec, known: dict[str, int]) -> int:
+    values = {
+        "slug": spec.slug,
+        "title": spec.title,
+        "outlet": spec.outlet,
+        "url": spec.url,
+        "published_on": conn.day(spec.published_on),
+        "language": spec.language,
+        "text": spec.text,
+        "summary": spec.summary,
+    }
+    aid = known.get(spec.slug)
+    if aid is None:
+        aid = known[spec.slug] = conn.insert(
+            "INSERT INTO agreement (slug, title, outlet, url, published_on, language, text,"
+            " summary) VALUES (:slug, :title, :outlet, :url, :published_on, :language, :text,"
+            " :summary)",
+            values,
+        )
+    else:
+        conn.run(
+            "UPDATE agreement SET title = :title, outlet = :outlet, url = :url,"
+            " published_on = :published_on, language = :language, text = :text,"
+            " summary = :summary WHERE slug = :slug",
+            values,
+        )
+    return aid
+
+
+def _upsert_commitment(
+    conn: Conn, cs: CommitmentSpec, aid: int, position: int, known: dict[str, int]
+) -> tuple[int, bool]:
+    """The commitment's id, and whether it is new."""
+    values = {
+        "slug": cs.slug,
+        "agreement_id": aid,
+        "position": position,
+        "title": cs.title,
+        "description": cs.description,
+        "quote": cs.quote,
+        "parties": conn.json(cs.parties),
+        "announced_on": conn.day(cs.announced_on),
+        "deadline": conn.day(cs.deadline),
+        "stall_days": cs.stall_days,
+        "rules": conn.json(cs.rules),
+        "queries": conn.json(cs.queries),
+    }
+    cid = known.get(cs.slug)
+    if cid is not None:
+        conn.run(
+            "UPDATE commitment SET agreement_id = :agreement_id, position = :position,"
+            " title = :title, description = :description, quote = :quote,"
+            " parties = :parties, announced_on = :announced_on, deadline = :deadline,"
+            " stall_days = :stall_days, rules = :rules, queries = :queries"
+            " WHERE slug = :slug",
+            values,
+        )
+        return cid, False
+    known[cs.slug] = conn.insert(
+        "INSERT INTO commitment (slug, agreement_id, position, title, description,"
+        " quote, parties, announced_on, deadline, stall_days, rules, queries, revision)"
+        " VALUES (:slug, :agreement_id, :position, :title, :description, :quote,"
+        " :parties, :announced_on, :deadline, :stall_days, :rules, :queries, 0)",
+        values,
+    )
+    return known[cs.slug], True
+
+
+def load_catalog(
+    conn: Conn, agreements: Sequence[AgreementSpec], now: datetime, title_key: Any
+) -> CatalogLoad:
+    """Upsert agreements, commitments, milestones and curated evidence. Deletes nothing."""
+    _check_owners(conn, agreements)
     added = updated = ev_added = 0
     agreement_ids = {slug: aid for aid, slug in conn.rows("SELECT id, slug FROM agreement")}
     commitment_ids = {slug: cid for cid, slug in conn.rows("SELECT id, slug FROM commitment")}
     for spec in agreements:
-        values = {
-            "slug": spec.slug,
-            "title": spec.title,
-            "outlet": spec.outlet,
-            "url": spec.url,
-            "published_on": conn.day(spec.published_on),
-            "language": spec.language,
-            "text": spec.text,
-            "summary": spec.summary,
-        }
-        aid = agreement_ids.get(spec.slug)
-        if aid is None:
-            aid = conn.insert(
-                "INSERT INTO agreement (slug, title, outlet, url, published_on, language, text,"
-                " summary) VALUES (:slug, :title, :outlet, :url, :published_on, :language, :text,"
-                " :summary)",
-                values,
-            )
-            agreement_ids[spec.slug] = aid
-        else:
-            conn.run(
-                "UPDATE agreement SET title = :title, outlet = :outlet, url = :url,"
-                " published_on = :published_on, language = :language, text = :text,"
-                " summary = :summary WHERE slug = :slug",
-                values,
-            )
+        aid = _upsert_agreement(conn, spec, agreement_ids)
         for position, cs in enumerate(spec.commitments, start=1):
-            values = {
-                "slug": cs.slug,
-                "agreement_id": aid,
-                "position": position,
-                "title": cs.title,
-                "description": cs.description,
-                "quote": cs.quote,
-                "parties": conn.json(cs.parties),
-                "announced_on": conn.day(cs.announced_on),
-                "deadline": conn.day(cs.deadline),
-                "stall_days": cs.stall_days,
-                "rules": conn.json(cs.rules),
-                "queries": conn.json(cs.queries),
-            }
-            cid = commitment_ids.get(cs.slug)
-            if cid is None:
-                cid = conn.insert(
-                    "INSERT INTO commitment (slug, agreement_id, position, title, description,"
-                    " quote, parties, announced_on, deadline, stall_days, rules, queries, revision)"
-                    " VALUES (:slug, :agreement_id, :position, :title, :description, :quote,"
-                    " :parties, :announced_on, :deadline, :stall_days, :rules, :queries, 0)",
-                    values,
-                )
-                commitment_ids[cs.slug] = cid
-                added += 1
-            else:
-                conn.run(
-                    "UPDATE commitment SET agreement_id = :agreement_id, position = :position,"
-                    " title = :title, description = :description, quote = :quote,"
-                    " parties = :parties, announced_on = :announced_on, deadline = :deadline,"
-                    " stall_days = :stall_days, rules = :rules, queries = :queries"
-                    " WHERE slug = :slug",
-                    values,
-                )
-                updated += 1
+            cid, new = _upsert_commitment(conn, cs, aid, position, commitment_ids)
+            added, updated = added + new, updated + (not new)
             _sync_milestones(conn, cid, cs.milestones)
             ev_added += _sync_curated(conn, cid, cs.evidence, now, title_key)
     return CatalogLoad(len(agreements), added, updated, ev_added)
