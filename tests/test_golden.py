@@ -30,4 +30,6 @@ def test_output_matches_golden_file(produced: dict[str, str], name: str) -> None
 
 def test_mask_hides_only_the_run_s_own_times() -> None:
     text = "2026-11-30T10:00:01Z 2026-11-30 10:00 2025-07-29T12:00:00Z on 2026-12-01, 2025-07-29"
-    assert golden.mask(text, "2026-11-30") == "<now> <now> 2025-07-29T12:00:00Z on <day>, 2025-07-29"
+    assert (
+        golden.mask(text, "2026-11-30") == "<now> <now> 2025-07-29T12:00:00Z on <day>, 2025-07-29"
+    )
