@@ -4,6 +4,7 @@ curated evidence, search queries and match rules (tracker/data/catalog.toml)."""
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -180,15 +181,21 @@ def test_all_rules_compile_together(commitments: dict[str, dict[str, Any]]) -> N
 def test_curated_evidence(slug: str, commitments: dict[str, dict[str, Any]]) -> None:
     c = commitments[slug]
     evidence = c.get("evidence", [])
-    urls = [e["url"] for e in evidence]
+    urls = [e.get("url") or e["cite"] for e in evidence]
     # The store keeps one row per commitment and URL; a repeated URL would be dropped.
     assert len(set(urls)) == len(urls), "evidence URLs repeat within the commitment"
     for e in evidence:
-        assert set(e) <= EVIDENCE_KEYS and {"date", "title", "url", "stance", "note"} <= set(e)
+        assert set(e) <= EVIDENCE_KEYS and {"date", "title", "stance", "note"} <= set(e)
         assert isinstance(e["date"], date) and date(2010, 1, 1) <= e["date"] <= date.today()
-        assert URL.match(e["url"]), e["url"]
+        # An article's own address, never a site's home page; or an explicit citation.
+        if "url" in e:
+            assert URL.match(e["url"]), e["url"]
+            parts = urlsplit(e["url"])
+            assert parts.path.strip("/") or parts.query, f"a home page is not a citation: {e['url']}"
+        else:
+            assert e["cite"].strip(), e["title"]
         assert e["stance"] in STANCES
-        assert e.get("language", "en") in LANGUAGES
+        assert e["language"] in LANGUAGES, e["title"]
         assert e["title"].strip() and e["note"].strip() and e.get("outlet", "x").strip()
         if "milestone" in e:
             assert isinstance(e["milestone"], int)

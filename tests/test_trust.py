@@ -377,3 +377,39 @@ def test_a_read_only_database_is_read(tmp_path: Path) -> None:  # pragma: no cov
     finally:
         db.parent.chmod(stat.S_IRWXU)
         db.chmod(stat.S_IRUSR | stat.S_IWUSR)
+
+
+# ---------------------------------------------------------------- the record corrected (issue 19)
+
+
+def test_a_corrected_catalog_withdraws_what_it_no_longer_holds(
+    cli: Cli, db: str, tmp_path: Path
+) -> None:
+    """An item the catalog drops stops counting (rejected by 'catalog', with the reason), and
+    comes back if the catalog brings it back; nothing is deleted."""
+    path = tmp_path / "theirs.toml"
+    item = (
+        '\n[[agreement.commitment.evidence]]\ndate = 2024-09-02\ntitle = "First ferry sails"\n'
+        'url = "https://example.org/news/second-sailing"\nlanguage = "en"\nstance = "progress"\n'
+        "milestone = 2\n"
+    )
+    second = '\n[[agreement.commitment]]\nslug = "joint-container-terminal"'
+    head, _, tail = GOOD.partition(second)
+    assert tail, "the test catalog's second commitment moved"
+    with_item = head + item + second + tail
+    path.write_text(with_item, encoding="utf-8")
+    assert cli("catalog", "load", str(path)).code == 0
+    ((review,),) = query(db, "SELECT review FROM evidence WHERE url LIKE '%second-sailing'")
+    assert review == "confirmed"
+    path.write_text(GOOD, encoding="utf-8")
+    assert cli("catalog", "load", str(path)).code == 0
+    ((review, by, reason),) = query(
+        db,
+        "SELECT review, reviewed_by, review_reason FROM evidence WHERE url LIKE '%second-sailing'",
+    )
+    assert (review, by) == ("rejected", "catalog") and "withdrawn from the catalog" in reason
+    path.write_text(with_item, encoding="utf-8")
+    assert cli("catalog", "load", str(path)).code == 0
+    assert query(db, "SELECT review FROM evidence WHERE url LIKE '%second-sailing'") == [
+        ("confirmed",)
+    ]

@@ -846,4 +846,46 @@ def _sync_curated(
                 "id": ev_id,
             },
         )
+    _withdraw_curated(conn, curated, {item.key for item in items}, now)
     return added
+
+
+def _withdraw_curated(conn: Conn, curated: dict[str, int], kept: set[str], now: datetime) -> None:
+    """Curated rows a corrected catalog no longer holds stop counting: rejected (a tombstone,
+    with the reason and a review-log entry), never deleted; a row the catalog brings back counts
+    again."""
+    for key, ev_id in curated.items():
+        params = {"id": ev_id, "at": conn.time(now)}
+        if key in kept:
+            if conn.run(
+                "UPDATE evidence SET review = 'confirmed', review_reason = NULL,"
+                " reviewed_at = :at, revision = revision + 1"
+                " WHERE id = :id AND review = 'rejected' AND reviewed_by = 'catalog'",
+                params,
+            ):
+                _review_event(conn, ev_id, now, "rejected", "confirmed", "back in the catalog")
+            continue
+        reason = "withdrawn from the catalog: the built-in record was corrected"
+        if conn.run(
+            "UPDATE evidence SET review = 'rejected', review_reason = :reason,"
+            " reviewed_by = 'catalog', reviewed_at = :at, revision = revision + 1"
+            " WHERE id = :id AND review <> 'rejected'",
+            {**params, "reason": reason},
+        ):
+            _review_event(conn, ev_id, now, "confirmed", "rejected", reason)
+
+
+def _review_event(
+    conn: Conn, evidence_id: int, at: datetime, previous: str, decision: str, reason: str
+) -> None:
+    conn.run(
+        "INSERT INTO review_event (evidence_id, at, actor, previous, decision, reason)"
+        " VALUES (:id, :at, 'catalog', :previous, :decision, :reason)",
+        {
+            "id": evidence_id,
+            "at": conn.time(at),
+            "previous": previous,
+            "decision": decision,
+            "reason": reason,
+        },
+    )
