@@ -54,7 +54,10 @@ MIN_EACH = 5  # confirmed and rejected examples needed, at least, before anythin
 _PRIOR_COUNT = 5.0  # pseudo examples pulling each class's rate of a feature to its overall rate
 _MIN_COUNT = 2  # a feature seen once teaches nothing that generalises; it is left out
 _MIN_RATIO = 0.05  # ratios closer to zero than this are left out of the stored model
-_L2 = 20.0  # how strongly the evidence's weight is pulled towards 0 (none)
+# How strongly the evidence's weight is pulled towards 0 (none). An absolute penalty, so it
+# counts for much against the few hundred reviews of a new team (on the development set's splits,
+# weaker pulls let the model's noise cost more than it taught) and for little against thousands.
+_L2 = 200.0
 _MAX_WEIGHT = 2.0
 _NEWTON_STEPS = 25
 # A wrong attachment costs the watcher twice what a miss costs: the targets allow 5% of

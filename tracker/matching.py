@@ -66,6 +66,7 @@ other languages (e.g. no bare "bend" for Azerbaijani "bənd", dam).
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 import unicodedata
@@ -740,7 +741,7 @@ _Registry = dict[str, tuple[int, tuple[_Variant, ...]]]
 # Anchor index: form -> ((pattern id, position of the anchor word, forms of every word), …).
 # A term is looked up by its longest word rather than its first, so that a term starting with a
 # common word ("از طریق ایران", "through Iran") costs nothing on texts without its rare word.
-_Index = dict[str, tuple[tuple[int, int, _Variant], ...]]
+_Index = dict[str, list[tuple[int, int, _Variant]]]
 _Span = tuple[int, int]
 
 
@@ -758,13 +759,14 @@ def _anchor(variant: _Variant) -> int:
 
 
 def _build_index(registry: _Registry) -> _Index:
-    index: dict[str, list[tuple[int, int, _Variant]]] = {}
+    index: _Index = {}
     for pid, variants in registry.values():
         for variant in variants:
             k = _anchor(variant)
+            entry = (pid, k, variant)
             for form in variant[k]:
-                index.setdefault(form, []).append((pid, k, variant))
-    return {form: tuple(entries) for form, entries in index.items()}
+                index.setdefault(form, []).append(entry)
+    return index
 
 
 def _find(index: _Index, anchors: frozenset[str], tokens: list[str]) -> list[tuple[int, int, int]]:
@@ -959,6 +961,24 @@ class Matcher:
         *,
         thresholds: Mapping[str, float] | None = None,
         weights: Mapping[str, float] | None = None,
+    ) -> None:
+        # Compiling allocates some hundred thousand small objects that all live as long as the
+        # matcher; the cyclic garbage collector would walk them again and again meanwhile
+        # (three times the compile time), and none of them can form a cycle.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._compile(commitments, model, thresholds, weights)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _compile(
+        self,
+        commitments: Iterable[CommitmentRules],
+        model: Mapping[str, Any] | None,
+        thresholds: Mapping[str, float] | None,
+        weights: Mapping[str, float] | None,
     ) -> None:
         registry: _Registry = {}
         context: _Registry = {}

@@ -419,9 +419,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if effect["model"] is None:
             print("not enough examples to learn from")
         else:
-            print(
-                f"model: stack {effect['model']['stack']}, {len(effect['model']['ratios'])} ratios"
-            )
+            ratios = sum(len(r) for r in effect["model"]["ratios"].values())
+            print(f"model: {effect['model']['stack']}, {ratios} ratios")
         print(f"half B before: {effect['before'].overall.line()}")
         print(f"half B after:  {effect['after'].overall.line()}")
         for lang in LANGUAGES:
