@@ -70,6 +70,7 @@ import gc
 import math
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -1153,7 +1154,7 @@ class Matcher:
         for start, _, pid in context:
             starts.setdefault(pid, []).append(start)
         plans, forms = _plan_positions(context, self._plan, tokens)
-        parts = [start for start, _, pid in context if pid in self._part]
+        parts = [start for start, _, pid in context if pid in self._part]  # sorted
         weights = self._weights
         listed = len(raw) >= 3
         strong = sum(1 for f in raw if f.strength >= 1)
@@ -1271,9 +1272,14 @@ def _plan_positions(
 ) -> tuple[list[int], list[int]]:
     """Where the text speaks of a plan: plan words; and words that make a plan of themselves
     or their neighbours, Azerbaijani future forms and shares of the work ("70 %")."""
-    words = [start for start, _, pid in context if pid in plan]
+    words = [start for start, _, pid in context if pid in plan]  # sorted, as `context` is
     forms = [i for i, tok in enumerate(tokens) if tok.endswith(_AZ_FUTURE) or tok in _PARTIAL]
     return words, forms
+
+
+def _near(positions: list[int], low: int, high: int) -> list[int]:
+    """The sorted `positions` from `low` up to, not including, `high`."""
+    return positions[bisect_left(positions, low) : bisect_left(positions, high)]
 
 
 def _suggest_milestone(
@@ -1306,20 +1312,19 @@ def _suggest_milestone(
             # A term with a plan word inside it ("will be launched") was written for a plan on
             # purpose: it is the milestone as it stands. A future form inside it
             # ("tamamlanacaq") is a plan; "%" inside it ("70 %") qualifies nothing.
-            own = any(start <= p < end for p in plans)
-            as_plan = not own and any(
-                start - _PLAN_BEFORE <= p < end + _PLAN_AFTER and sentence_of[p] == sent
-                for p in plans
-            )
+            # (Positions are sorted: only the few inside the window are looked at, so a hostile
+            # text repeating "will" and "completed" stays linear.)
+            near = _near(plans, start - _PLAN_BEFORE, end + _PLAN_AFTER)
+            own = any(start <= p < end for p in near)
+            as_plan = not own and any(sentence_of[p] == sent for p in near)
             as_plan = as_plan or any(
-                start - _PLAN_BEFORE <= p < end + _PLAN_AFTER
-                and sentence_of[p] == sent
-                and (tokens[p] != "%" or not start <= p < end)
-                for p in forms
+                sentence_of[p] == sent and (tokens[p] != "%" or not start <= p < end)
+                for p in _near(forms, start - _PLAN_BEFORE, end + _PLAN_AFTER)
             )
             # "The Iranian part of the bridge is completed": a part is work under way.
             as_plan = as_plan or any(
-                abs(p - start) <= _PLAN_BEFORE and sentence_of[p] == sent for p in parts
+                sentence_of[p] == sent
+                for p in _near(parts, start - _PLAN_BEFORE, start + _PLAN_BEFORE + 1)
             )
             terms, fact = seen.get(sent, (set(), False))
             terms.add(pid)
