@@ -1045,94 +1045,16 @@ class Matcher:
         if not found:
             return []
         present = {occ[2] for occ in found}
-        sentence_of: list[int] | None = None
-
+        sentences: list[list[int]] = []  # the sentence of each token, computed once if needed
         raw: list[_Found] = []
         for c in self._commitments:
-            if c.pids.isdisjoint(present):
-                continue
-            occs: list[tuple[int, int, int]] | None = None
-            # Stretch of text (start, end) -> the catalog-first term that supplied it.
-            support: dict[_Span, int] = {}
-            # (strength, one sentence, groups, stretches, -catalog order)
-            best: tuple[float, bool, int, int, int] | None = None
-            best_name = ""
-            covered: frozenset[int] = frozenset()
-            strengths: list[float] = []
-            for order, (name, groups, veto, looked_for, strength) in enumerate(c.rules):
-                # Most rules lack a whole group; skip them before resolving overlaps. (A plain
-                # loop: a generator per rule costs more than the test itself.)
-                lacking = False
-                for g in groups:
-                    if g.isdisjoint(present):
-                        lacking = True
-                        break
-                if lacking:
-                    continue
-                if occs is None:
-                    occs = [occ for occ in found if occ[2] in c.pids]
-                spans_of = _leftmost_longest(occs, looked_for)
-                if not veto.isdisjoint(spans_of):
-                    continue
-                used: set[int] = set()
-                group_hits: list[frozenset[int]] = []
-                for g in groups:
-                    g_hit = g.intersection(spans_of)
-                    if not g_hit:
-                        break
-                    used |= g_hit
-                    group_hits.append(g_hit)
-                else:
-                    strengths.append(strength)
-                    for pid in used:
-                        span = spans_of[pid][0]
-                        held = support.get(span)
-                        if held is None or c.order[pid] < c.order[held]:
-                            support[span] = pid
-                    if sentence_of is None:
-                        sentence_of = _sentences(tokens)
-                    sentences: frozenset[int] | None = None
-                    for g_hit in group_hits:
-                        here = frozenset(sentence_of[s] for p in g_hit for s, _ in spans_of[p])
-                        sentences = here if sentences is None else sentences & here
-                    rank = (
-                        strength,
-                        bool(sentences),
-                        len(groups),
-                        len({spans_of[p][0] for p in used}),
-                        -order,
-                    )
-                    if best is None or rank > best:
-                        best, best_name = rank, name
-                        covered = frozenset(
-                            i for p in used for s, e in spans_of[p] for i in range(s, e)
-                        )
-            if best is None:
-                continue
-            # Rules are read separately, so one may have taken "border crossing" where another
-            # took "crossing"; the inner stretch adds nothing.
-            spans = [
-                sp
-                for sp in sorted(support)
-                if not any(o != sp and o[0] <= sp[0] and sp[1] <= o[1] for o in support)
-            ]
-            raw.append(
-                _Found(
-                    commitment=c,
-                    rule=best_name,
-                    strength=best[0],
-                    sentence=best[1],
-                    rules=sum(strengths) - best[0],
-                    terms=tuple(dict.fromkeys(c.display[support[span]] for span in spans)),
-                    in_title=sum(1 for start, _ in spans if start < title_len),
-                    stretches=len(spans),
-                    covered=covered,
-                )
-            )
+            if not c.pids.isdisjoint(present):
+                hit = _commitment_hit(c, found, present, tokens, title_len, sentences)
+                if hit is not None:
+                    raw.append(hit)
         if not raw:
             return []
-        assert sentence_of is not None
-        return self._score(raw, tokens, sentence_of, text, language, query_slug, side)
+        return self._score(raw, tokens, sentences[0], text, language, query_slug, side)
 
     def _score(
         self,
@@ -1146,75 +1068,19 @@ class Matcher:
     ) -> list[Candidate]:
         lang = language if language in self._thresholds else detect_language(text)
         threshold = self._thresholds.get(lang, _DEFAULT_THRESHOLD)
-        context = _find(self._context_index, self._context_anchors, tokens)
-        in_context = {occ[2] for occ in context}
-        # Where each context term occurs: a place counts as context only where it is not one of
-        # the words the rule itself stood on ("Tabriz" found by the rule is not extra support).
-        starts: dict[int, list[int]] = {}
-        for start, _, pid in context:
-            starts.setdefault(pid, []).append(start)
-        plans, forms = _plan_positions(context, self._plan, tokens)
-        parts = [start for start, _, pid in context if pid in self._part]  # sorted
+        ctx = self._context(tokens, sentence_of)
         weights = self._weights
-        listed = len(raw) >= 3
-        strong = sum(1 for f in raw if f.strength >= 1)
-        model = self._model
         features: list[str] | None = None  # the learned model's, computed once per text
-
         scored: list[tuple[_Found, dict[str, float], float, float, int | None, list[str]]] = []
         for f in raw:
-            c = f.commitment
-            places = sorted(
-                p for p in c.places & in_context if any(s not in f.covered for s in starts[p])
-            )
-            rivals = sorted(c.not_places & in_context)
-            milestone, worded = _suggest_milestone(
-                c, tokens, context, sentence_of, plans, forms, parts
-            )
-            if len(raw) >= 4:
-                # A list of agreements (a governor's names four or more) names each promise; it
-                # does not report a step of any.
-                milestone = None
-            # A weak candidate beside another commitment's strong one is usually a side remark
-            # in a story about the other ("flights … will boost tourism"); a list is not.
-            shadowed = f.strength < 1 and strong > 0 and not listed
-            feats = {
-                "strength": f.strength,
-                "title": 1.0 if f.in_title else 0.0,
-                "sentence": 1.0 if f.sentence else 0.0,
-                "rules": min(f.rules, 1.0),
-                "places": float(min(len(places), 2)),
-                "not_places": float(min(len(rivals), 2)),
-                "milestone": 1.0 if worded else 0.0,
-                "overshadowed": 1.0 if shadowed else 0.0,
-                "list": 1.0 if listed else 0.0,
-                "query": 1.0 if query_slug == c.slug else 0.0,
-            }
+            feats, milestone, reasons = _features(f, ctx, raw, query_slug)
             base = weights.get("bias", 0.0) + sum(weights.get(k, 0.0) * v for k, v in feats.items())
-            reasons = [f"rule {f.rule!r}" + ("" if f.strength >= 1 else f" (weak, {f.strength:g})")]
-            if f.in_title:
-                reasons.append("in the headline")
-            if f.sentence:
-                reasons.append("in one sentence")
-            if places:
-                reasons.append("place: " + ", ".join(c.display[-1 - p] for p in places))
-            if rivals:
-                reasons.append("competing place: " + ", ".join(c.display[-1 - p] for p in rivals))
-            if worded:
-                reasons.append("milestone wording")
-            if shadowed:
-                reasons.append("weak beside a stronger commitment")
-            if listed:
-                reasons.append(f"a list naming {len(raw)} commitments")
-            if feats["query"]:
-                reasons.append("found by this commitment's search query")
             logit = base
-            if model is not None:
+            if self._model is not None:
                 if features is None:
                     features = model_features(tokens, side)
-                logit = model_logit(
-                    model, c.slug, features + candidate_features(f.rule, feats), base
-                )
+                extra = candidate_features(f.rule, feats)
+                logit = model_logit(self._model, f.commitment.slug, features + extra, base)
                 reasons.append(f"learned from reviews: {logit - base:+.1f}")
             scored.append((f, feats, base, logit, milestone, reasons))
 
@@ -1224,36 +1090,183 @@ class Matcher:
             milestone is not None and _sigmoid(logit) >= threshold
             for _, _, _, logit, milestone, _ in scored
         )
-        setback = _is_setback(context, self._setback, self._resume, sentence_of)
+        setback = _is_setback(ctx.found, self._setback, self._resume, sentence_of)
         out: list[Candidate] = []
         for f, feats, base, logit, milestone, reasons in scored:
             score = round(_sigmoid(logit), 3)
             accepted = score >= threshold
             reasons.append(f"score {score:.2f} {'≥' if accepted else '<'} {threshold:g} ({lang})")
             progress = milestone is not None or (accepted and accepted_steps)
-            stance = "setback" if setback else "progress" if progress else "neutral"
             match = Match(
                 slug=f.commitment.slug,
                 terms=f.terms,
                 score=score,
                 rule=f.rule,
                 milestone=milestone,
-                stance=stance,
+                stance="setback" if setback else "progress" if progress else "neutral",
                 reasons=tuple(reasons),
             )
-            out.append(
-                Candidate(
-                    match=match,
-                    features=feats,
-                    base=base,
-                    logit=logit,
-                    threshold=threshold,
-                    accepted=accepted,
-                    language=lang,
-                )
-            )
+            out.append(Candidate(match, feats, base, logit, threshold, accepted, lang))
         out.sort(key=lambda cand: (-cand.match.score, cand.match.slug))
         return out
+
+    def _context(self, tokens: list[str], sentence_of: list[int]) -> _Context:
+        """The places, milestone, plan and stance words of a text that has candidates."""
+        found = _find(self._context_index, self._context_anchors, tokens)
+        # Where each context term occurs: a place counts as context only where it is not one of
+        # the words the rule itself stood on ("Tabriz" found by the rule is not extra support).
+        starts: dict[int, list[int]] = {}
+        for start, _, pid in found:
+            starts.setdefault(pid, []).append(start)
+        plans, forms = _plan_positions(found, self._plan, tokens)
+        parts = [start for start, _, pid in found if pid in self._part]  # sorted, as `found` is
+        return _Context(tokens, sentence_of, found, starts, plans, forms, parts)
+
+
+@dataclass(frozen=True)
+class _Context:
+    tokens: list[str]
+    sentence_of: list[int]
+    found: list[tuple[int, int, int]]  # occurrences of context terms, sorted
+    starts: dict[int, list[int]]  # where each context term occurs
+    plans: list[int]  # positions of plan words
+    forms: list[int]  # positions of future forms and shares of the work
+    parts: list[int]  # positions of "side" and "part" words
+
+
+def _commitment_hit(
+    c: _CompiledCommitment,
+    found: list[tuple[int, int, int]],
+    present: set[int],
+    tokens: list[str],
+    title_len: int,
+    sentences: list[list[int]],
+) -> _Found | None:
+    """What the commitment's rules find in the text: the strongest matching rule, the terms."""
+    occs = [occ for occ in found if occ[2] in c.pids]
+    # Stretch of text (start, end) -> the catalog-first term that supplied it.
+    support: dict[_Span, int] = {}
+    # (strength, one sentence, groups, stretches, -catalog order)
+    best: tuple[float, bool, int, int, int] | None = None
+    best_name = ""
+    covered: frozenset[int] = frozenset()
+    strengths: list[float] = []
+    for order, (name, groups, veto, looked_for, strength) in enumerate(c.rules):
+        hit = _rule_hit(groups, veto, looked_for, occs, present)
+        if hit is None:
+            continue
+        spans_of, used, group_hits = hit
+        strengths.append(strength)
+        for pid in used:
+            span = spans_of[pid][0]
+            held = support.get(span)
+            if held is None or c.order[pid] < c.order[held]:
+                support[span] = pid
+        if not sentences:
+            sentences.append(_sentences(tokens))
+        sentence_of = sentences[0]
+        together: frozenset[int] | None = None  # sentences holding a term of every group
+        for g_hit in group_hits:
+            here = frozenset(sentence_of[s] for p in g_hit for s, _ in spans_of[p])
+            together = here if together is None else together & here
+        rank = (strength, bool(together), len(groups), len({spans_of[p][0] for p in used}), -order)
+        if best is None or rank > best:
+            best, best_name = rank, name
+            covered = frozenset(i for p in used for s, e in spans_of[p] for i in range(s, e))
+    if best is None:
+        return None
+    # Rules are read separately, so one may have taken "border crossing" where another took
+    # "crossing"; the inner stretch adds nothing.
+    spans = [
+        sp
+        for sp in sorted(support)
+        if not any(o != sp and o[0] <= sp[0] and sp[1] <= o[1] for o in support)
+    ]
+    return _Found(
+        commitment=c,
+        rule=best_name,
+        strength=best[0],
+        sentence=best[1],
+        rules=sum(strengths) - best[0],
+        terms=tuple(dict.fromkeys(c.display[support[span]] for span in spans)),
+        in_title=sum(1 for start, _ in spans if start < title_len),
+        stretches=len(spans),
+        covered=covered,
+    )
+
+
+def _rule_hit(
+    groups: tuple[frozenset[int], ...],
+    veto: frozenset[int],
+    looked_for: frozenset[int],
+    occs: list[tuple[int, int, int]],
+    present: set[int],
+) -> tuple[dict[int, list[_Span]], set[int], list[frozenset[int]]] | None:
+    """The spans one rule sees, the terms it used and each group's terms; None if it fails."""
+    # Most rules lack a whole group; skip them before resolving overlaps. (A plain loop: a
+    # generator per rule costs more than the test itself.)
+    for g in groups:
+        if g.isdisjoint(present):
+            return None
+    spans_of = _leftmost_longest(occs, looked_for)
+    if not veto.isdisjoint(spans_of):
+        return None
+    used: set[int] = set()
+    group_hits: list[frozenset[int]] = []
+    for g in groups:
+        g_hit = g.intersection(spans_of)
+        if not g_hit:
+            return None
+        used |= g_hit
+        group_hits.append(g_hit)
+    return spans_of, used, group_hits
+
+
+def _features(
+    f: _Found, ctx: _Context, raw: list[_Found], query_slug: str | None
+) -> tuple[dict[str, float], int | None, list[str]]:
+    """The scorer's features of one candidate, its suggested milestone, and the reasons."""
+    c = f.commitment
+    in_context = ctx.starts.keys()
+    places = sorted(
+        p for p in c.places & in_context if any(s not in f.covered for s in ctx.starts[p])
+    )
+    rivals = sorted(c.not_places & in_context)
+    milestone, worded = _suggest_milestone(c, ctx)
+    if len(raw) >= 4:
+        # A list of agreements (a governor's names four or more) names each promise; it does
+        # not report a step of any.
+        milestone = None
+    listed = len(raw) >= 3
+    # A weak candidate beside another commitment's strong one is usually a side remark in a
+    # story about the other ("flights … will boost tourism"); a list is not.
+    shadowed = f.strength < 1 and not listed and any(o.strength >= 1 for o in raw)
+    feats = {
+        "strength": f.strength,
+        "title": 1.0 if f.in_title else 0.0,
+        "sentence": 1.0 if f.sentence else 0.0,
+        "rules": min(f.rules, 1.0),
+        "places": float(min(len(places), 2)),
+        "not_places": float(min(len(rivals), 2)),
+        "milestone": 1.0 if worded else 0.0,
+        "overshadowed": 1.0 if shadowed else 0.0,
+        "list": 1.0 if listed else 0.0,
+        "query": 1.0 if query_slug == c.slug else 0.0,
+    }
+    reasons = [f"rule {f.rule!r}" + ("" if f.strength >= 1 else f" (weak, {f.strength:g})")]
+    for on, reason in (
+        (f.in_title, "in the headline"),
+        (f.sentence, "in one sentence"),
+        (places, "place: " + ", ".join(c.display[-1 - p] for p in places)),
+        (rivals, "competing place: " + ", ".join(c.display[-1 - p] for p in rivals)),
+        (worded, "milestone wording"),
+        (shadowed, "weak beside a stronger commitment"),
+        (listed, f"a list naming {len(raw)} commitments"),
+        (feats["query"], "found by this commitment's search query"),
+    ):
+        if on:
+            reasons.append(reason)
+    return feats, milestone, reasons
 
 
 def _sentences(tokens: list[str]) -> list[int]:
@@ -1282,20 +1295,19 @@ def _near(positions: list[int], low: int, high: int) -> list[int]:
     return positions[bisect_left(positions, low) : bisect_left(positions, high)]
 
 
-def _suggest_milestone(
-    c: _CompiledCommitment,
-    tokens: list[str],
-    context: list[tuple[int, int, int]],
-    sentence_of: list[int],
-    plans: list[int],
-    forms: list[int],
-    parts: list[int],
-) -> tuple[int | None, bool]:
+def _suggest_milestone(c: _CompiledCommitment, ctx: _Context) -> tuple[int | None, bool]:
     """The highest milestone the text says was reached; failing that, the step before the
     lowest one it says is planned ("to be completed by the end of the year": under way). And
     whether any milestone's wording is there at all."""
     if not c.milestones:
         return None, False
+    tokens, sentence_of, plans, forms, parts = (
+        ctx.tokens,
+        ctx.sentence_of,
+        ctx.plans,
+        ctx.forms,
+        ctx.parts,
+    )
     reached: list[int] = []
     planned: list[int] = []
     any_hit = False
@@ -1304,7 +1316,7 @@ def _suggest_milestone(
             continue
         # sentence -> (distinct terms seen, any of them outside a plan)
         seen: dict[int, tuple[set[int], bool]] = {}
-        for start, neg_end, pid in context:
+        for start, neg_end, pid in ctx.found:
             if pid not in pids:
                 continue
             end = -neg_end
