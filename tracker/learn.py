@@ -42,14 +42,13 @@ from tracker.matching import (
     rules_from_mapping,
     tokenize,
 )
-from tracker.store.training import LabelledExample, labelled_examples, save_model
+from tracker.store.training import MODEL_NAME, LabelledExample, labelled_examples, save_model
 
 if TYPE_CHECKING:
     from tracker.store.conn import Conn
 
 __all__ = ["MODEL_NAME", "TrainResult", "retrain", "train"]
 
-MODEL_NAME = "matcher"
 MIN_EACH = 5  # confirmed and rejected examples needed, at least, before anything is learned
 _PRIOR_COUNT = 5.0  # pseudo examples pulling each class's rate of a feature to its overall rate
 _MIN_COUNT = 2  # a feature seen once teaches nothing that generalises; it is left out

@@ -14,6 +14,7 @@ from typing import Any
 from tracker.store.conn import Conn, as_datetime, first, from_json
 
 __all__ = [
+    "MODEL_NAME",
     "LabelledExample",
     "StoredModel",
     "labelled_examples",
@@ -21,6 +22,9 @@ __all__ = [
     "save_model",
     "stored_model",
 ]
+
+
+MODEL_NAME = "matcher"  # the model a refresh loads and retraining replaces
 
 
 @dataclass(frozen=True)
