@@ -185,26 +185,8 @@ def load_settings(
         raise missing("host")
     if host is not None and (any(ch.isspace() for ch in host) or "/" in host):
         raise UsageError(f"TRACKER_SMTP_HOST must be a host name, got {host!r}")
-    port_raw = get("port")
-    port = DEFAULT_PORTS[security]
-    if port_raw is not None:
-        try:
-            port = int(port_raw)
-        except ValueError:
-            raise UsageError(f"TRACKER_SMTP_PORT must be a number, got {port_raw!r}") from None
-        if not 0 < port < 65536:
-            raise UsageError(f"TRACKER_SMTP_PORT must be between 1 and 65535, got {port}")
-    timeout = DEFAULT_TIMEOUT
-    timeout_raw = get("timeout")
-    if timeout_raw is not None:
-        try:
-            timeout = float(timeout_raw)
-        except ValueError:
-            raise UsageError(
-                f"TRACKER_SMTP_TIMEOUT must be a number of seconds, got {timeout_raw!r}"
-            ) from None
-        if timeout <= 0:
-            raise UsageError("TRACKER_SMTP_TIMEOUT must be more than 0 seconds")
+    port = _port(get("port"), security)
+    timeout = _timeout(get("timeout"))
     ca_file = get("ca_file")
     if ca_file is not None and not Path(ca_file).expanduser().is_file():
         raise UsageError(f"TRACKER_SMTP_CA_FILE: {ca_file}: no such file")
@@ -235,6 +217,30 @@ def load_settings(
         timeout=timeout,
         ca_file=str(Path(ca_file).expanduser()) if ca_file else None,
     )
+
+
+def _port(raw: str | None, security: str) -> int:
+    if raw is None:
+        return DEFAULT_PORTS[security]
+    try:
+        port = int(raw)
+    except ValueError:
+        raise UsageError(f"TRACKER_SMTP_PORT must be a number, got {raw!r}") from None
+    if not 0 < port < 65536:
+        raise UsageError(f"TRACKER_SMTP_PORT must be between 1 and 65535, got {port}")
+    return port
+
+
+def _timeout(raw: str | None) -> float:
+    if raw is None:
+        return DEFAULT_TIMEOUT
+    try:
+        timeout = float(raw)
+    except ValueError:
+        raise UsageError(f"TRACKER_SMTP_TIMEOUT must be a number of seconds, got {raw!r}") from None
+    if not timeout > 0:
+        raise UsageError("TRACKER_SMTP_TIMEOUT must be more than 0 seconds")
+    return timeout
 
 
 # ---------------------------------------------------------------- messages

@@ -11,7 +11,12 @@ from tracker.cli.common import STATE, QuietDaysOption, SourcesOption, app, repor
 from tracker.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tracker.mail import MailSettings
+    from tracker.reporting import Produced
     from tracker.store import Database
+    from tracker.weeks import IsoWeek
 
 WeekZoneOption = Annotated[
     str | None,
@@ -78,7 +83,7 @@ def report_weekly(
         smtp = mail.load_settings(settings.env, to=to or None, need_host=not dry_run)
     db = STATE.db()
 
-    def produce(which: IsoWeek) -> reporting.Produced:
+    def produce(which: IsoWeek) -> Produced:
         return reporting.produce(
             db,
             week=which,
@@ -91,8 +96,21 @@ def report_weekly(
 
     produced = produce(chosen)
     typer.echo(str(produced.written.path))
-    if smtp is None:
-        return
+    if smtp is not None:
+        _mail(db, produced, smtp, produce, resend=resend, dry_run=dry_run, backlog=week is None)
+
+
+def _mail(
+    db: Database,
+    produced: Produced,
+    smtp: MailSettings,
+    produce: Callable[[IsoWeek], Produced],
+    *,
+    resend: bool,
+    dry_run: bool,
+    backlog: bool,
+) -> None:
+    """Mail the report (and, for the default week, earlier weeks whose mail failed)."""
     from tracker import mail
 
     if dry_run:
@@ -100,7 +118,7 @@ def report_weekly(
         return
     try:
         lines = mail.deliver_reports(
-            db, produced, smtp, produce, resend=resend, with_backlog=week is None
+            db, produced, smtp, produce, resend=resend, with_backlog=backlog
         )
     except mail.Unsent as exc:
         for line in exc.lines:
