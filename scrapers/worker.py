@@ -39,6 +39,7 @@ __all__ = ["WorkerPool", "serve"]
 _HEADER = struct.Struct(">Q")
 _READY = b"ready"
 _START_TIMEOUT = 60.0  # a cold interpreter on a busy machine; never reached in practice
+_REAP_TIMEOUT = 5.0  # a SIGKILLed process is gone at once; never wait on it longer than this
 # Unpickled callables kept per worker, keyed by their pickle: a post-processing step that carries
 # compiled state (a matcher) is rebuilt once per worker instead of once per source.
 _FUNC_CACHE_SIZE = 8
@@ -265,7 +266,14 @@ class _Worker:
         # unclosed transport when the loop ends.
         with contextlib.suppress(Exception):
             self.stdin.close()
-        await self.process.wait()
+        # asyncio reports the exit only once the output pipe is closed, and it stops reading a
+        # pipe whose unread data exceeds its buffer (an answer we refused as too large): read
+        # what the dead worker left (at most a pipe's worth) so the pipe can reach its end.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(_REAP_TIMEOUT):
+                while await self.stdout.read(1 << 16):
+                    pass
+                await self.process.wait()
 
 
 @dataclass(frozen=True)
