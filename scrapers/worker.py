@@ -229,10 +229,8 @@ class _Worker:
                 raise SourceError(f"parser answer larger than {_describe_mb(limit)}")
             return await self.stdout.readexactly(size)
         except (asyncio.IncompleteReadError, ConnectionError):
-            # The worker is gone (killed by the kernel, crashed in C): reap it for its signal.
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-            await self.process.wait()
+            # The worker is gone (killed by the kernel, crashed in C): wait for its signal.
+            await self.kill()
             raise SourceError(self._death_reason()) from None
 
     def _death_reason(self) -> str:
@@ -252,16 +250,24 @@ class _Worker:
             self.stdin.write(args_blob)
             await self.stdin.drain()
         except ConnectionError:
-            await self.process.wait()
+            await self.kill()
             raise SourceError(self._death_reason()) from None
         payload = await self._receive(answer_limit)
         answer = pickle.loads(payload)
         assert isinstance(answer, tuple)
         return answer
 
+    def _send_kill(self) -> None:
+        # Not Process.kill(): it polls the process first (subprocess.Popen.send_signal), which
+        # may reap a worker that has just died before asyncio's child watcher does; asyncio then
+        # reports exit code 255 and logs a warning on stderr. Until the watcher has reaped it,
+        # the pid cannot belong to anyone else, so a plain kill(2) is safe.
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGKILL)
+
     async def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.process.kill()
+        self._send_kill()
         # Closing our end of the pipe before waiting keeps asyncio from warning about an
         # unclosed transport when the loop ends.
         with contextlib.suppress(Exception):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import resource
 import signal
@@ -204,6 +205,38 @@ def test_cpu_bomb_is_stopped_by_the_source_deadline_too(server: LoopbackServer) 
     assert outcomes[0].reason == "source took longer than 2 s in all"
     assert 2.0 <= outcomes[0].elapsed < 5
     assert [o.state for o in outcomes[1:]] == ["ok", "ok"]
+
+
+_QUIET = textwrap.dedent(
+    """
+    import json, sys
+    sys.path.insert(0, sys.argv[1])
+    from scrapers import HttpSettings, SourceSpec, collect
+    from tests import worker_jobs
+
+    names = ["dies", "spins", "hogs", "fine-1", "fine-2"]
+    specs = [SourceSpec(name=n, kind="rss", language="en", url=sys.argv[2]) for n in names]
+    settings = HttpSettings(parse_timeout=1.0, parse_memory=64 * 1024 * 1024)
+    outcomes = collect(specs, {}, settings, postprocess=worker_jobs.misbehave)
+    print(json.dumps({o.source: o.reason or o.state for o in outcomes}))
+    """
+)
+
+
+def test_misbehaving_workers_print_nothing(server: LoopbackServer) -> None:
+    """A run in its own process: worker deaths, kills and retirements leave stderr empty."""
+    url = server.route("/rss", Reply(body=FEED, content_type=RSS))
+    proc = subprocess.run(
+        [sys.executable, "-c", _QUIET, str(ROOT), url], capture_output=True, text=True, timeout=60
+    )
+    assert proc.stderr == ""
+    assert json.loads(proc.stdout) == {
+        "dies": "parser process died (SIGKILL)",
+        "spins": "parsing took longer than 1.0 s",
+        "hogs": "parsing needed more than 64 MB of memory",
+        "fine-1": "ok",
+        "fine-2": "ok",
+    }
 
 
 # ------------------------------------------------------------------ the worker never outlives us

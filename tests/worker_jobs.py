@@ -90,3 +90,14 @@ def with_pid(outcome: Outcome) -> Outcome:
     """Post-processing that says which worker process ran it."""
     fields = {k: v for k, v in vars(outcome).items()}
     return Tagged(**fields, tag=str(os.getpid()))
+
+
+def misbehave(outcome: Outcome) -> Outcome:
+    """Post-processing that dies, spins or hogs memory depending on the source's name."""
+    if outcome.source == "dies":
+        die()
+    if outcome.source == "spins":
+        spin()
+    if outcome.source == "hogs":
+        hog()
+    return outcome
