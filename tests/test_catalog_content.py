@@ -4,11 +4,11 @@ curated evidence, search queries and match rules (tracker/data/catalog.toml)."""
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 

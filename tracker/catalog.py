@@ -298,6 +298,8 @@ def _commitment(
             rules[key] = r.str_list(key, required=False)
     if "milestone_terms" in r.table:
         rules["milestone_terms"] = _milestone_terms(r, len(milestones))
+    # The titles too: their words stand in for milestone terms the catalog does not give.
+    rules["milestones"] = list(milestones)
     try:
         from tracker.matching import rules_from_mapping
 

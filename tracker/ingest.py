@@ -67,15 +67,6 @@ def side_of(source: Source, item: Item) -> str | None:
     return None
 
 
-def _match(matcher: Matcher, text: str, language: str, query_slug: str) -> list[Match]:
-    """The matcher's answer; the search query that found the item is a hint when it takes one."""
-    import inspect
-
-    if "query_slug" in inspect.signature(matcher.match).parameters:
-        return matcher.match(text, language, query_slug=query_slug)
-    return matcher.match(text, language)
-
-
 def _hits(
     item: Item, source: Source, matcher: Matcher, commitments: Mapping[str, int], found: Found
 ) -> list[Match]:
@@ -98,9 +89,15 @@ def _hits(
             )
         ]
     text = item.title + "\n" + item.summary
+    # The search query that found the item and the source's side inform the score.
     hits = [
         m
-        for m in _match(matcher, text, item.language or source.language, item.query_slug)
+        for m in matcher.match(
+            text,
+            item.language or source.language,
+            query_slug=item.query_slug or None,
+            side=side_of(source, item),
+        )
         if m.slug in commitments
     ]
     if not hits:

@@ -353,7 +353,9 @@ def store_outcomes(
 def _matcher(matches: MatchSet) -> Matcher:
     from tracker.matching import Matcher, rules_from_mapping
 
-    return Matcher(rules_from_mapping(slug, rules) for slug, rules in matches.rules.items())
+    return Matcher(
+        (rules_from_mapping(slug, rules) for slug, rules in matches.rules.items()), matches.model
+    )
 
 
 # ---------------------------------------------------------------- the whole refresh

@@ -188,10 +188,15 @@ def review(
     stance: str | None = None,
     reason: str | None = None,
 ) -> ReviewOutcome:
-    """Confirm or reject one evidence item; rejected items stay as tombstones."""
+    """Confirm or reject one evidence item; rejected items stay as tombstones. A confirm without
+    a milestone or stance takes what the matcher suggested for the item."""
     if stance is not None:
         parse_stance(stance)
     with db.write() as conn:
+        if decision == Review.CONFIRMED and milestone is None and stance is None:
+            found = reads.get_evidence(conn, evidence_id)
+            if found.review == Review.PENDING:
+                milestone, stance = found.suggested_milestone, found.suggested_stance
         return writes.review(
             conn,
             evidence_id,
@@ -221,6 +226,20 @@ def set_status(
             today=settings.today(),
             now=utcnow(),
         )
+
+
+def learn_from_reviews(db: Database) -> str | None:
+    """Retrain the re-ranking model on every review so far (its own transaction: a training that
+    fails never costs a review). One line for the person when a model was learned or training
+    failed; None while there are too few reviews to learn from."""
+    from tracker import learn
+
+    try:
+        with db.write() as conn:
+            result = learn.retrain(conn)
+    except Exception as exc:  # the review is recorded; only the learning is lost
+        return f"not learning this time: {type(exc).__name__}: {exc}"
+    return result.note if result.saved else None
 
 
 def has_override(db: Database, slug: str) -> bool:

@@ -81,5 +81,12 @@ def _review(
     )
     if outcome.note:
         typer.echo(f"note: {outcome.note}")
-    typer.echo(f"evidence #{evidence_id} {decision} ({outcome.slug})")
+    applied = ""
+    if decision == "confirmed" and milestone is None and stance is None:
+        e = outcome.evidence
+        applied = f" with milestone {e.milestone or '—'}, stance {e.stance}"
+    typer.echo(f"evidence #{evidence_id} {decision} ({outcome.slug}){applied}")
     echo_changes(outcome.changes)
+    learned = register.learn_from_reviews(STATE.db())
+    if learned:
+        typer.echo(f"learning: {learned}")

@@ -133,8 +133,11 @@ def milestones(conn: Conn) -> dict[int, list[str]]:
 
 
 def match_set(conn: Conn) -> MatchSet:
-    """Each commitment's id, match rules and search queries, for a refresh."""
-    found = MatchSet()
+    """Each commitment's id, match rules and search queries, and the learned model, for a
+    refresh."""
+    from tracker.store.training import MODEL_NAME, load_model
+
+    found = MatchSet(model=load_model(conn, MODEL_NAME))
     for cid, slug, rules, queries in conn.rows(
         "SELECT id, slug, rules, queries FROM commitment ORDER BY id"
     ):

@@ -205,6 +205,7 @@ class MatchSet:
     ids: dict[str, int] = field(default_factory=dict)
     rules: dict[str, dict[str, Any]] = field(default_factory=dict)
     queries: dict[str, dict[str, str]] = field(default_factory=dict)
+    model: dict[str, Any] | None = None  # the re-ranking model learned from reviews, if any
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from tracker.errors import EnvironmentProblem, UsageError
 from tracker.store import reads
 from tracker.store.conn import Conn, chunks, in_list, scalar
 from tracker.store.records import Change, HealthRecord, NewEvidence, ReviewOutcome
+from tracker.store.serialise import status_lock
 from tracker.text import clean_stored
 from tracker.vocab import HistoryKind, Review
 
@@ -108,6 +109,7 @@ def sync_statuses(conn: Conn, today: date, by: str, now: datetime) -> list[Chang
 
     A replay (`by == "replay"`) stamps the rows with the replayed day instead of the clock.
     """
+    status_lock(conn)  # two reviewers at once on PostgreSQL append one after the other
     previous = reads.last_statuses(conn)
     at = datetime.combine(today, time()) if by == "replay" else now
     changes = []
@@ -143,6 +145,7 @@ def set_status(
     now: datetime,
 ) -> tuple[str, str]:
     """Override a commitment's status with a reason, or clear the override (status None)."""
+    status_lock(conn)
     commitment = reads.find_commitment(conn, slug)
     if status is not None and (not reason or not reason.strip()):
         raise UsageError("a reason is required: --reason TEXT")
