@@ -242,11 +242,6 @@ def test_a_postgresql_restart_mid_refresh_stops_the_refresh_that_lost_its_lock(
     ) == [(2 * ITEMS, 2 * ITEMS)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs tracker.store.serialise.status_lock(conn) as the first line of "
-    "writes.sync_statuses and of writes.set_status (the lead's file)",
-)
 def test_two_reviewers_at_once_do_not_fork_a_commitments_history(pg_url: str) -> None:
     db = register.open_store(Settings.from_env().with_db(pg_url))
     today, now = date(2026, 11, 26), datetime(2026, 11, 26, 12)
