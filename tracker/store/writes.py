@@ -802,30 +802,7 @@ def _sync_curated(
                 }
             if key in others:
                 continue  # a person or a scraper already holds this URL: theirs wins
-            curated[key] = insert_evidence(
-                conn,
-                NewEvidence(
-                    commitment_id=commitment_id,
-                    url=item.url,
-                    canonical_url=key,
-                    title=item.title,
-                    title_key=title_key(item.title),
-                    published_at=published,
-                    source="curated",
-                    publisher=item.outlet or None,
-                    language=item.language,
-                    stance=item.stance,
-                    milestone=item.milestone,
-                    review=Review.CONFIRMED,
-                    reviewed_by="curated",
-                    reviewed_at=now,
-                    cancels=item.cancels,
-                    note=item.note or None,
-                    created_at=now,
-                    cite=item.cite or None,
-                    date_precision=item.date_precision,
-                ),
-            )
+            curated[key] = _insert_curated(conn, commitment_id, item, now, title_key)
             added += 1
             continue
         conn.run(
@@ -851,6 +828,35 @@ def _sync_curated(
         )
     _withdraw_curated(conn, curated, {item.key for item in items}, now)
     return added
+
+
+def _insert_curated(
+    conn: Conn, commitment_id: int, item: CuratedEvidence, now: datetime, title_key: Any
+) -> int:
+    return insert_evidence(
+        conn,
+        NewEvidence(
+            commitment_id=commitment_id,
+            url=item.url,
+            canonical_url=item.key,
+            title=item.title,
+            title_key=title_key(item.title),
+            published_at=datetime.combine(item.on, time(12)),
+            source="curated",
+            publisher=item.outlet or None,
+            language=item.language,
+            stance=item.stance,
+            milestone=item.milestone,
+            review=Review.CONFIRMED,
+            reviewed_by="curated",
+            reviewed_at=now,
+            cancels=item.cancels,
+            note=item.note or None,
+            created_at=now,
+            cite=item.cite or None,
+            date_precision=item.date_precision,
+        ),
+    )
 
 
 def _withdraw_curated(conn: Conn, curated: dict[str, int], kept: set[str], now: datetime) -> None:
