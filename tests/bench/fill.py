@@ -2,7 +2,7 @@
 
     TRACKER_DB=/tmp/big.db python tests/bench/fill.py --evidence 1000000 [--years 5] [--fresh]
 
-The database is created (or opened) through `tracker.store.open_store()`, so its schema and the
+The database is created (or opened) through `tracker.register.open_store()`, so its schema and the
 built-in catalog are the real ones; then N evidence rows are written with raw sqlite3: one big
 transaction, `journal_mode=MEMORY` and `synchronous=OFF` during the load, secondary indexes dropped
 and rebuilt afterwards from their own SQL, rows generated in a forked child process (pickled over a
@@ -22,7 +22,7 @@ WAL mode, as the tool leaves it. The rows have:
   `review_event` row per review when the schema has that table;
 * syndication mentions for a few percent of rows, source health for every named source;
 * status history replayed day by day with the real `tracker.status.evaluate`, then checked with
-  `tracker.store.sync_statuses`, which must find nothing left to record.
+  `tracker.store.writes.sync_statuses`, which must find nothing left to record.
 
 Prints what it wrote and how long it took.
 """
@@ -636,35 +636,35 @@ def main(argv: list[str] | None = None) -> None:
             Path(str(path) + suffix).unlink(missing_ok=True)
 
     started = time.perf_counter()
-    from sqlmodel import select
-
-    from tracker import models, store
-    from tracker.dates import today as today_fn
     from tracker.dates import utcnow
     from tracker.matching import Matcher, rules_from_mapping
+    from tracker.register import open_store
+    from tracker.settings import Settings
+    from tracker.store import reads
+    from tracker.store import schema as models
+    from tracker.store import writes
 
-    db = store.open_store(str(path))
-    with db.read() as session:
-        rows = list(session.exec(select(models.Commitment)))
-        titles: dict[int, list[str]] = {}
-        for m in session.exec(select(models.Milestone).order_by(models.Milestone.position)):
-            titles.setdefault(m.commitment_id, []).append(m.title)
-        matcher = Matcher(rules_from_mapping(c.slug, c.rules) for c in rows)
+    settings = Settings.from_env().with_db(str(path))
+    db = open_store(settings)
+    with db.read() as rconn:
+        rows = reads.commitments(rconn)
+        titles = reads.milestones(rconn)
+        matches = reads.match_set(rconn)
+        matcher = Matcher(rules_from_mapping(slug, r) for slug, r in matches.rules.items())
         commitments = [
             CommitmentInfo(
-                id=c.id,  # type: ignore[arg-type]
+                id=c.id,
                 slug=c.slug,
-                milestones=len(titles.get(c.id, [])),  # type: ignore[arg-type]
+                milestones=len(titles.get(c.id, [])),
                 announced_on=c.announced_on,
                 deadline=c.deadline,
                 stall_days=c.stall_days,
-                titles=titles.get(c.id, []),  # type: ignore[arg-type]
+                titles=titles.get(c.id, []),
             )
             for c in rows
         ]
     db.dispose()
-    db.write_engine.dispose()  # Database.dispose() leaves the writer's pooled connection open
-    today = today_fn()
+    today = settings.today()
     now = min(utcnow(), datetime.combine(today, datetime.max.time()).replace(microsecond=0))
     start = now - timedelta(days=round(365.25 * args.years))
     rng = random.Random(args.seed)
@@ -779,9 +779,9 @@ def main(argv: list[str] | None = None) -> None:
 
     for row in data.sample:
         assert canonical_url(str(row[2])) == row[3], (row[2], row[3])
-    db = store.open_store(str(path))
-    with db.write() as session:
-        late = store.sync_statuses(session, today, by="refresh")
+    db = open_store(settings)
+    with db.write() as wconn:
+        late = writes.sync_statuses(wconn, today, "refresh", utcnow())
     db.dispose()
     finished = time.perf_counter()
     size = path.stat().st_size / 1024 / 1024
