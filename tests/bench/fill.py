@@ -640,9 +640,8 @@ def main(argv: list[str] | None = None) -> None:
     from tracker.matching import Matcher, rules_from_mapping
     from tracker.register import open_store
     from tracker.settings import Settings
-    from tracker.store import reads
+    from tracker.store import reads, writes
     from tracker.store import schema as models
-    from tracker.store import writes
 
     settings = Settings.from_env().with_db(str(path))
     db = open_store(settings)
