@@ -8,8 +8,11 @@ loop in a thread, with a wall clock the test can turn, where it is about the clo
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -93,6 +96,36 @@ def test_sighup_stops_the_daemon_cleanly_with_one_line(db_path: Path, tmp_path: 
         "Z daemon: SIGHUP (hangup: the terminal or session went away); stopping"
     )
     assert daemon.lines[-1].endswith("Z daemon: stopped")
+
+
+def test_under_nohup_sighup_is_still_ignored(db_path: Path, tmp_path: Path) -> None:
+    nohup = shutil.which("nohup")
+    if nohup is None:
+        pytest.skip("no nohup here")
+    (tmp_path / "sources.toml").write_text(SOURCES, encoding="utf-8")
+    proc = subprocess.Popen(
+        [nohup, sys.executable, "-m", "tracker", "--db", str(db_path), "daemon", "--sources",
+         str(tmp_path / "sources.toml")],
+        env=child_env(),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        while "daemon: started" not in proc.stderr.readline():
+            assert proc.poll() is None
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert proc.poll() is None  # still running, as nohup asked
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        rest = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "SIGHUP" not in rest and rest.rstrip().endswith("daemon: stopped")
 
 
 @pytest.mark.slow

@@ -567,7 +567,8 @@ class Daemon:
         previous = {}
         if signals:
             wanted = [signal.SIGTERM, signal.SIGINT]
-            if hasattr(signal, "SIGHUP"):
+            # Under `nohup` SIGHUP is ignored on purpose: keep it so.
+            if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
                 wanted.append(signal.SIGHUP)
             previous = {sig: signal.signal(sig, self._signal) for sig in wanted}
         try:
