@@ -93,11 +93,11 @@ class HttpSettings:
     # Parsing runs in worker processes (scrapers/worker.py) so that these limits hold whatever
     # the input: longest one parse may take (lxml reads 10 MB in 0.1 s, feedparser in ~6 s) ...
     parse_timeout: float = 60.0
-    # ... the address space a worker may add to what it uses at start (~55 MB); a 10 MB feed
+    # ... the address space a worker may add to what it has at start (~45 MB); a 10 MB feed
     # that only feedparser can read needs ~100 MB ...
     parse_memory: int = 256 * 1024 * 1024
-    # ... and how many workers parse at once (one keeps up with the network on two cores; a
-    # second keeps parsing going while the first works through a hostile input).
+    # ... and how many workers may parse at once. One starts with the first parse; a second
+    # only when a call has waited 0.5 s (a backlog, or a hostile input holding the first).
     parse_workers: int = 2
 
     def __post_init__(self) -> None:
