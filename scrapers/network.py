@@ -149,9 +149,16 @@ class Lookups:
         if pending is None:
             pending = asyncio.ensure_future(self._lookup(name, port, timeout))
             self._pending[key] = pending
-            pending.add_done_callback(lambda _: self._pending.pop(key, None))
+            pending.add_done_callback(lambda done: self._settled(key, done))
         # Shielded: a source that gives up waiting must not cancel the lookup others share.
         return await asyncio.shield(pending)
+
+    def _settled(self, key: tuple[str, int], done: asyncio.Future[list[str]]) -> None:
+        self._pending.pop(key, None)
+        # Retrieved here, so that a failure whose every waiter has given up is not reported as
+        # "exception never retrieved" on stderr; the reason is in self._failed.
+        if not done.cancelled():
+            done.exception()
 
     async def _lookup(self, name: str, port: int, timeout: float | None) -> list[str]:
         reason = f"could not resolve host {name}"

@@ -531,15 +531,15 @@ def test_a_name_that_does_not_resolve_fails_every_source_on_it_at_once() -> None
     names = Names({})
     routes = Routes()
     specs = [rss(f"http://gone.test/feed{i}", f"s{i}") for i in range(6)]
-    # A retry would wait at least 2.5 s of backoff: there must be none.
-    settings = fast_settings(max_retries=3, backoff_base=5.0, backoff_max=5.0)
+    # A retry would wait at least 15 s of backoff: there must be none.
+    settings = fast_settings(max_retries=3, backoff_base=30.0, backoff_max=30.0)
     started = time.monotonic()
     outcomes = run(specs, names, routes, settings)
     elapsed = time.monotonic() - started
     assert {o.reason for o in outcomes} == {"could not resolve host gone.test"}
     assert names.asked == ["gone.test"]  # one lookup, shared, remembered for the run
     assert routes.dialled == []
-    assert elapsed < 2.5
+    assert elapsed < 10
 
 
 def test_a_resolver_that_never_answers_ends_at_the_connect_timeout() -> None:
@@ -553,7 +553,7 @@ def test_a_resolver_that_never_answers_ends_at_the_connect_timeout() -> None:
     specs = [rss("http://slow-dns.test/a", "a"), rss("http://slow-dns.test/b", "b")]
     started = time.monotonic()
     outcomes = run(specs, names, Routes(), fast_settings(connect_timeout=0.5))
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 10
     assert {o.reason for o in outcomes} == {
         "could not resolve host slow-dns.test (no answer from DNS within 0.5 s)"
     }
@@ -581,21 +581,21 @@ def test_a_failed_lookup_is_remembered_for_the_rest_of_the_run() -> None:
 
 
 def test_paced_sources_on_a_dead_name_do_not_wait_their_turn() -> None:
-    # Four searches on one host, two seconds apart when it answers; none when it cannot.
+    # Four searches on one host, 20 s apart when it answers; no pause when it cannot.
     specs = [
         SourceSpec(
             name=f"news-{n}",
             kind="google_news",
             language="en",
             queries=(("", f"query {n}"),),
-            options={"base_url": "http://search.test/rss/search", "min_interval": 2},
+            options={"base_url": "http://search.test/rss/search", "min_interval": 20},
         )
         for n in range(4)
     ]
     names = Names({})
     started = time.monotonic()
     outcomes = run(specs, names, Routes())
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 10
     assert {o.reason for o in outcomes} == {
         f'query "query {n}": could not resolve host search.test' for n in range(4)
     }
