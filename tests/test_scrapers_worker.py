@@ -83,8 +83,9 @@ def test_cpu_bomb_is_killed_at_the_parse_limit_while_other_calls_complete() -> N
     assert reason(results[0]) == "parsing took longer than 1.0 s"
     assert reason(results[-1]) == "parsing took longer than 1.0 s"
     assert results[1:-1] == [i + 1 for i in range(20)]
-    # Two bombs on two workers, killed at their limit; worker start-up on a busy machine on top.
-    assert elapsed < 6
+    # Two bombs killed at their 1 s limit, worker start-ups on a busy machine on top; a bomb
+    # that was not killed would never end.
+    assert elapsed < 15
 
 
 def test_a_killed_worker_is_replaced_for_the_next_call() -> None:
@@ -191,9 +192,9 @@ def test_cpu_bomb_in_one_source_fails_it_alone_at_the_parse_limit(server: Loopba
     elapsed = time.monotonic() - started
     assert outcomes[3].state == "failed"
     assert outcomes[3].reason == "parsing took longer than 1.0 s"
-    assert 1.0 <= outcomes[3].elapsed < 4
+    assert 1.0 <= outcomes[3].elapsed < 10
     assert [o.state for i, o in enumerate(outcomes) if i != 3] == ["ok"] * 7
-    assert elapsed < 6
+    assert elapsed < 15
 
 
 def test_cpu_bomb_is_stopped_by_the_source_deadline_too(server: LoopbackServer) -> None:
@@ -203,7 +204,7 @@ def test_cpu_bomb_is_stopped_by_the_source_deadline_too(server: LoopbackServer) 
     settings = fast_settings(parse_timeout=60.0, source_deadline=2.0)
     outcomes = collect(specs, {}, settings, postprocess=functools.partial(jobs.bomb_for, "s0"))
     assert outcomes[0].reason == "source took longer than 2 s in all"
-    assert 2.0 <= outcomes[0].elapsed < 5
+    assert 2.0 <= outcomes[0].elapsed < 10
     assert [o.state for o in outcomes[1:]] == ["ok", "ok"]
 
 
