@@ -5,6 +5,8 @@ the CLI only parses arguments and prints what these return.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +33,9 @@ from tracker.urls import canonical_url, check_url
 from tracker.vocab import Review, parse_stance, parse_status
 
 if TYPE_CHECKING:
+    from tracker.review import Cluster
     from tracker.sources import SourcesFile
+    from tracker.store.clusters import Decided, Done
 
 __all__ = [
     "Card",
@@ -309,3 +313,175 @@ def source_rows(db: Database, spec: SourcesFile) -> list[dict[str, Any]]:
 
     with db.read() as conn:
         return source_table(spec, reads.health(conn))
+
+
+# ---------------------------------------------------------------- reviewing at speed
+
+
+@dataclass(frozen=True)
+class ReviewQueue:
+    """What the review loop works through: the pending evidence as story clusters, newest
+    first, and each commitment's milestone titles (by commitment id)."""
+
+    clusters: list[Cluster]
+    milestones: dict[int, list[str]]
+
+    @property
+    def evidence(self) -> int:
+        return sum(len(c.rows) for c in self.clusters)
+
+
+def review_queue(db: Database, slug: str | None) -> ReviewQueue:
+    """Everything waiting for review (of one commitment, when given) as story clusters."""
+    from tracker.review import group_stories
+    from tracker.store import clusters
+
+    with db.read() as conn:
+        cid = reads.find_commitment(conn, slug).id if slug is not None else None
+        found = clusters.pending_evidence(conn, cid)
+        links = clusters.mention_links(conn, cid)
+        mentions = reads.mentions_of(conn, [e.id for e in found])
+        titles = reads.milestones(conn)
+    return ReviewQueue(group_stories(found, links, mentions), titles)
+
+
+class ReviewDesk:
+    """The register as the review loop's `Desk`: each decision, undo and look is one short
+    transaction of its own, so a crash loses nothing that was decided."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    def decide(
+        self,
+        evidence_ids: list[int],
+        decision: str,
+        *,
+        milestone: int | None,
+        stance: str | None,
+        reason: str | None,
+    ) -> Decided:
+        from tracker.errors import EnvironmentProblem
+        from tracker.store import clusters
+
+        if stance is not None:
+            parse_stance(stance)
+        for attempt in (1, 2):
+            try:
+                with self.db.write() as conn:
+                    return clusters.decide(
+                        conn,
+                        evidence_ids,
+                        decision,
+                        milestone=milestone,
+                        stance=stance,
+                        reason=reason,
+                        by=self.settings.actor(),
+                        today=self.settings.today(),
+                        now=utcnow(),
+                    )
+            except EnvironmentProblem:
+                # Two decisions collided on PostgreSQL: the second one looks again, and now
+                # finds the rows the other decided.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def undo(self, done: Sequence[Done]) -> list[Change]:
+        from tracker.store import clusters
+
+        with self.db.write() as conn:
+            _, changes = clusters.back_to_pending(
+                conn,
+                list(done),
+                by=self.settings.actor(),
+                today=self.settings.today(),
+                now=utcnow(),
+            )
+        return changes
+
+    def states(self, evidence_ids: list[int]) -> dict[int, tuple[str, str | None, int]]:
+        from tracker.store import clusters
+
+        with self.db.read() as conn:
+            return clusters.review_states(conn, evidence_ids)
+
+
+def batch_select(
+    db: Database,
+    *,
+    slug: str | None = None,
+    source: str | None = None,
+    since: date | None = None,
+    match: str | None = None,
+) -> list[EvidenceRecord]:
+    """The pending evidence a batch decision would decide (`review confirm|reject --all`)."""
+    from tracker.store import clusters
+
+    if match is not None and not match.strip():
+        raise UsageError("--match must not be empty")
+    with db.read() as conn:
+        cid = reads.find_commitment(conn, slug).id if slug is not None else None
+        if source is not None:
+            clusters.check_source(conn, source)
+        return clusters.select_pending(
+            conn, commitment_id=cid, source=source, since=since, match=match
+        )
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    decided: int
+    already: list[tuple[int, str, str | None]]  # (evidence id, its state, by whom)
+    changes: list[Change]
+
+
+def batch_decide(
+    db: Database,
+    settings: Settings,
+    items: Sequence[EvidenceRecord],
+    decision: str,
+    *,
+    reason: str | None = None,
+) -> BatchResult:
+    """Decide each item in its own transaction (a confirm takes each item's own suggestion);
+    an item someone else decided meanwhile is counted apart, not overwritten. The caller
+    retrains the matcher once at the end (`learn_from_reviews`)."""
+    desk = ReviewDesk(db, settings)
+    decided = 0
+    already: list[tuple[int, str, str | None]] = []
+    changes: list[Change] = []
+    for e in items:
+        confirm = decision == Review.CONFIRMED
+        result = desk.decide(
+            [e.id],
+            decision,
+            milestone=e.suggested_milestone if confirm else None,
+            stance=e.suggested_stance if confirm else None,
+            reason=reason,
+        )
+        decided += len(result.done)
+        already += [(a.evidence_id, a.review, a.by) for a in result.already]
+        changes += result.changes
+    return BatchResult(decided, already, changes)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """`show --timeline`: the commitment as the views show it, and every evidence row's
+    (published, review, stance), oldest first."""
+
+    row: Row
+    points: list[tuple[datetime, str, str]]
+
+
+def timeline(db: Database, today: date, slug: str) -> Timeline:
+    from tracker.store import clusters
+
+    with db.read() as conn:
+        commitment = reads.find_commitment(conn, slug)
+        return Timeline(
+            reads.row(conn, today, slug),
+            clusters.evidence_dates(conn, commitment.id, reads.end_of(today)),
+        )
