@@ -57,15 +57,29 @@ def show(
     limit: Annotated[
         int, typer.Option("--limit", min=1, help="Show at most this many evidence items (newest).")
     ] = 100,
+    timeline: Annotated[
+        bool,
+        typer.Option(
+            "--timeline", help="Instead: evidence per month as a bar line, milestones marked."
+        ),
+    ] = False,
 ) -> None:
     """The whole card of one commitment: quote, milestones, status and why, history, evidence.
 
     Example: tracker show tabriz-baku-flight
+    Example: tracker show tabriz-baku-flight --timeline
     """
     from tracker import register
     from tracker.outputs.terminal import card, console
 
     today = STATE.settings.today()
+    if timeline:
+        from tracker.outputs.timeline import timeline as draw
+
+        out = console()
+        found = register.timeline(STATE.db(), today, slug)
+        out.print(draw(found.row, found.points, today, min(out.width, 160)))
+        return
     console().print(card(register.card(STATE.db(), today, slug, limit), today))
 
 
