@@ -35,7 +35,7 @@ from tracker.outputs.weekly import (
     WeeklyReport,
 )
 from tracker.status import Digest, evaluate
-from tracker.store import Conn, Database, EvidenceRecord, HealthRecord, reads
+from tracker.store import Conn, Database, EvidenceRecord, HealthRecord, clusters, reads
 from tracker.store.reads import facts_of
 from tracker.weeks import IsoWeek
 
@@ -68,6 +68,7 @@ def _lines(conn: Conn, rows: Sequence[EvidenceRecord]) -> list[EvidenceLine]:
                 review=r.review,
                 countries=frozenset(countries),
                 mentions=len(others),
+                milestone=r.milestone,
             )
         )
     return result
@@ -238,6 +239,7 @@ def build(
         new.setdefault(evidence_line.slug, []).append(evidence_line)
     visible_slugs = {line.slug for line in lines}
     waiting, pending_total = reads.pending_until(conn, cutoff, pending_limit)
+    auto, auto_total = clusters.auto_confirmed_between(conn, start, cutoff, pending_limit)
     return WeeklyReport(
         week=week,
         as_of=as_of,
@@ -253,6 +255,8 @@ def build(
         sources=source_problems(reads.health(conn), cutoff, sources),
         quiet_days=quiet_days,
         version=_version(),
+        auto_confirmed=_lines(conn, auto),
+        auto_total=auto_total,
     )
 
 

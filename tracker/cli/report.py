@@ -54,6 +54,10 @@ def report_weekly(
     quiet_days: QuietDaysOption = 60,
     sources: SourcesOption = None,
     week_zone: WeekZoneOption = None,
+    show: Annotated[
+        bool,
+        typer.Option("--show", help="Also render the week in the terminal (path on stderr)."),
+    ] = False,
 ) -> None:
     """Write the weekly report (Markdown) and print its path; --email also mails it.
 
@@ -95,7 +99,12 @@ def report_weekly(
         )
 
     produced = produce(chosen)
-    typer.echo(str(produced.written.path))
+    if show:
+        from tracker.outputs.terminal import console
+        from tracker.outputs.weekly_terminal import render
+
+        console().print(render(produced.report))
+    typer.echo(str(produced.written.path), err=show)
     if smtp is not None:
         _mail(db, produced, smtp, produce, resend=resend, dry_run=dry_run, backlog=week is None)
 

@@ -81,6 +81,7 @@ class EvidenceLine:
     review: str
     countries: frozenset[str] = frozenset()  # the row's and its mentions' outlet countries
     mentions: int = 0
+    milestone: int | None = None
 
     @property
     def both_sides(self) -> bool:
@@ -123,6 +124,10 @@ class WeeklyReport:
     sources: list[SourceProblem]
     quiet_days: int = DEFAULT_QUIET_DAYS
     version: str = field(default="")
+    # Evidence trusted sources confirmed by themselves (reviewed_by "auto:<source>") recorded
+    # this week and still confirmed: the newest, and how many.
+    auto_confirmed: list[EvidenceLine] = field(default_factory=list)
+    auto_total: int = 0
 
     @property
     def in_progress(self) -> bool:
@@ -151,6 +156,8 @@ class WeeklyReport:
         ]
         if self.silent:
             parts.append(_plural(self.silent, "source") + " silent")
+        if self.auto_total:
+            parts.append(f"{self.auto_total} confirmed automatically")
         return ", ".join(parts)
 
     @property
@@ -365,6 +372,29 @@ def _pending(r: WeeklyReport) -> Lines:
     return out
 
 
+def _auto(r: WeeklyReport) -> Lines:
+    """Evidence trusted sources confirmed by themselves: listed so that a person can still
+    reject it (the section appears only in a week that has some)."""
+    if not r.auto_total:
+        return []
+    out: Lines = [f"## Confirmed automatically ({r.auto_total})", ""]
+    add = out.append
+    add(
+        'Trusted sources (`confirm = "auto"`) confirmed these by themselves; they count for the '
+        'status. If one is wrong: `tracker review reject ID --reason "…"`.'
+    )
+    add("")
+    for e in r.auto_confirmed:
+        line = _evidence_bullet(e, pending=True)
+        if e.milestone:
+            line += f" · milestone {e.milestone}"
+        add(line)
+    if r.auto_total > len(r.auto_confirmed):
+        add(f"- … and {r.auto_total - len(r.auto_confirmed)} more: `tracker export` lists them")
+    add("")
+    return out
+
+
 def _sources(r: WeeklyReport) -> Lines:
     out: Lines = ["## Sources failing or silent", ""]
     if not r.sources:
@@ -398,6 +428,7 @@ SECTIONS: tuple[Callable[[WeeklyReport], Lines], ...] = (
     _changes,
     _new_evidence,
     _quiet,
+    _auto,
     _pending,
     _sources,
     _footer,
