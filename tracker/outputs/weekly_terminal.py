@@ -104,7 +104,7 @@ def _changes(r: WeeklyReport) -> Parts:
         parts.append(Text("None."))
     for ch in r.changes:
         when = f"{ch.at:%Y-%m-%d %H:%M} UTC" if ch.at else "during the week (reconstructed)"
-        who = f" ({ch.kind} by {ch.actor})" if ch.actor else ""
+        who = f"({ch.kind} by {ch.actor}) " if ch.actor else ""
         parts.append(
             Text.assemble(
                 f"• {when} ",
@@ -113,7 +113,8 @@ def _changes(r: WeeklyReport) -> Parts:
                 _status(ch.old),
                 " → ",
                 _status(ch.new),
-                t(f"{who}: {ch.reason or 'no reason recorded'}"),
+                " ",
+                t(f"{who}— {ch.reason or 'no reason recorded'}"),
             )
         )
     return parts
@@ -159,7 +160,7 @@ def _quiet(r: WeeklyReport) -> Parts:
             last = f"no evidence since it was announced on {line.announced_on.isoformat()}"
         parts.append(
             Text.assemble(
-                "• ", t(f"{line.slug} — {line.title}: "), _status(line.status), f", {last}"
+                "• ", t(f"{line.slug} — {line.title}:"), " ", _status(line.status), f", {last}"
             )
         )
     return parts
