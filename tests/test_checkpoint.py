@@ -257,3 +257,28 @@ def test_readers_never_fail_during_a_copy_replace_or_a_big_write(
             totals.append((polls, inspected))
     print("status polls / inspections per run:", totals)
     assert sum(p for p, _ in totals) >= 4
+
+
+def test_a_hot_journal_left_by_a_killed_writer_is_rolled_back_not_refused(
+    template: Path, tmp_path: Path
+) -> None:
+    """A writer killed mid-transaction in rollback-journal mode (a first use is, before the file
+    turns to WAL) leaves a journal that must be rolled back before anyone can read; a read-only
+    connection may not, so the file used to be refused as "not a usable database"."""
+    work = tmp_path / "work.db"
+    backup(template, work)
+    conn = sqlite3.connect(work, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = DELETE")
+    conn.execute("PRAGMA cache_size = 1")  # spill the changed pages into the file before commit
+    conn.execute("BEGIN")
+    conn.execute("UPDATE evidence SET note = ?", ("x" * 500,))
+    crashed = tmp_path / "crashed.db"
+    for suffix in ("", "-journal"):  # the files as a SIGKILL would leave them
+        shutil.copyfile(f"{work}{suffix}", f"{crashed}{suffix}")
+    conn.execute("ROLLBACK")
+    conn.close()
+    assert Path(f"{crashed}-journal").stat().st_size > 0
+    assert inspect_sqlite_file(crashed) is not None
+    r = run_tracker("--db", str(crashed), "status")
+    assert r.code == 0, r.err
+    assert sqlite_cli_check(crashed) == "ok"

@@ -112,23 +112,19 @@ def inspect_sqlite_file(path: Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_
         return None
     if header != SQLITE_HEADER:
         raise EnvironmentProblem(f"{path} is not a SQLite database; left untouched")
+    timeout = busy_timeout_ms / 1000
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=busy_timeout_ms / 1000)
         try:
-            if not _looks_whole(path):
-                _quick_check(conn, path)
-            tables = {
-                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
-            if not tables:
-                return None
-            if "tracker_meta" not in tables:
-                raise EnvironmentProblem(
-                    f"{path} is a SQLite database but not a tracker database; left untouched"
-                )
-            meta = dict(conn.execute("SELECT key, value FROM tracker_meta").fetchall())
-        finally:
-            conn.close()
+            meta = _read_meta(
+                sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout), path
+            )
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc):
+                raise
+            # A writer was killed mid-transaction: its journal must be rolled back (or its log
+            # recovered) before anyone can read, which a read-only connection may not do. SQLite
+            # does it on an ordinary open, as it would for any program; nothing else is written.
+            meta = _read_meta(sqlite3.connect(path, timeout=timeout), path, query_only=True)
     except sqlite3.DatabaseError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise EnvironmentProblem(
@@ -137,7 +133,28 @@ def inspect_sqlite_file(path: Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_
         raise EnvironmentProblem(
             f"{path} is not a usable database ({exc}); left untouched"
         ) from exc
-    return version_from_meta(meta, str(path))
+    return None if meta is None else version_from_meta(meta, str(path))
+
+
+def _read_meta(
+    conn: sqlite3.Connection, path: Path, *, query_only: bool = False
+) -> dict[str, str] | None:
+    """The tracker_meta rows of an existing file (None when it has no tables), closing `conn`."""
+    try:
+        if query_only:
+            conn.execute("PRAGMA query_only = ON")
+        if not _looks_whole(path):
+            _quick_check(conn, path)
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            return None
+        if "tracker_meta" not in tables:
+            raise EnvironmentProblem(
+                f"{path} is a SQLite database but not a tracker database; left untouched"
+            )
+        return dict(conn.execute("SELECT key, value FROM tracker_meta").fetchall())
+    finally:
+        conn.close()
 
 
 def _looks_whole(path: Path) -> bool:
