@@ -244,7 +244,10 @@ def measure_refresh(bench: Bench, server: FeedServer) -> None:
     # Made in a child: this process stays small, because a child's ru_maxrss also counts the
     # memory of the process it was forked from (Linux carries the old mm's high-water mark
     # across exec), which would inflate every peak measured below.
-    make = "import sys; from tracker.store import open_store; open_store(sys.argv[1])"
+    make = (
+        "import sys; from tracker.register import open_store; from tracker.settings import "
+        "Settings; open_store(Settings.from_env().with_db(sys.argv[1]))"
+    )
     check(run_command([python(), "-c", make, str(template)], clean_env()), "creating the database")
     refresh = tracker("refresh", "--sources", str(sources), "--force")
     have_urlwatch = URLWATCH.exists()
