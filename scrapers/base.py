@@ -102,3 +102,5 @@ class Outcome:
     # What the service says is left of its quota after this run (OpenSky's
     # X-Rate-Limit-Remaining: credits left today); None when it did not say.
     rate_limit_remaining: int | None = None
+    # The run's post-processing step (collect's `postprocess`) has already run on it.
+    postprocessed: bool = False

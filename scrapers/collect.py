@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
 import re
 from collections.abc import Callable
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import quote, quote_plus
 
 from scrapers.base import Outcome, SourceSpec, Validators
 from scrapers.errors import SourceError, one_line
-from scrapers.http import HttpSession, HttpSettings, Network, open_session
-from scrapers.kinds import KINDS, RUNNERS
+
+if TYPE_CHECKING:
+    from scrapers.http import HttpSession, Network
+    from scrapers.limits import HttpSettings
+
+# The HTTP client and the kinds are imported when a run starts, not with this module: the package
+# binds `collect` at import, and a parser worker imports the package.
 
 __all__ = ["Postprocess", "collect", "collect_async", "scrub_secrets"]
 
@@ -21,7 +24,9 @@ __all__ = ["Postprocess", "collect", "collect_async", "scrub_secrets"]
 # the downloads of other sources and is bounded by the same limits as parsing. It must be
 # picklable (a top-level function, or a functools.partial / instance of a top-level class whose
 # state pickles) and may return a subclass of Outcome carrying its results. It is unpickled once
-# per worker, so state it builds lazily (a compiled matcher) is reused across sources.
+# per worker, so state it builds lazily (a compiled matcher) is reused across sources. Kinds that
+# build their whole Outcome in the parser (rss) run it in the same call as the parse, so the
+# items cross between the processes once; for the others it is a call of its own.
 Postprocess: TypeAlias = Callable[[Outcome], Outcome]
 
 # Options holding credentials: their values never appear in a reason (health, report, terminal).
@@ -48,6 +53,8 @@ def scrub_secrets(text: str, spec: SourceSpec) -> str:
 
 
 def _check(spec: SourceSpec) -> None:
+    from scrapers.kinds import KINDS
+
     info = KINDS.get(spec.kind)
     if info is None:
         known = ", ".join(sorted(KINDS))
@@ -68,6 +75,10 @@ async def _run_one(
     session: HttpSession,
     postprocess: Postprocess | None = None,
 ) -> Outcome:
+    import asyncio
+
+    from scrapers.kinds import RUNNERS
+
     loop = asyncio.get_running_loop()
     started = loop.time()
     deadline = session.settings.source_deadline
@@ -75,12 +86,8 @@ async def _run_one(
         _check(spec)
         async with asyncio.timeout(deadline):
             outcome = await RUNNERS[spec.kind](spec, validators, session)
-            if postprocess is not None and outcome.state == "ok":
-                processed = await session.parse(postprocess, outcome)
-                if not isinstance(processed, Outcome):
-                    kind = type(processed).__name__
-                    raise SourceError(f"internal error: post-processing returned a {kind}")
-                outcome = processed
+            if postprocess is not None and outcome.state == "ok" and not outcome.postprocessed:
+                outcome = await session.postprocess_alone(outcome)
     except SourceError as exc:
         outcome = Outcome(
             source=spec.name,
@@ -120,7 +127,21 @@ async def collect_async(
     network: Network | None = None,
 ) -> list[Outcome]:
     """`collect` for callers that already run an event loop."""
-    async with open_session(settings or HttpSettings(), network) as session:
+    import asyncio
+
+    from scrapers.http import open_session
+    from scrapers.limits import HttpSettings
+
+    # A run with a source that has no validators to send will parse (nothing can answer it
+    # "unchanged"): its parser process starts with the first requests, not after the first
+    # answer. A run where every source can be answered 304 starts none until one is needed.
+    eager = any(
+        not (known.etag or known.last_modified)
+        for known in (validators.get(spec.name, Validators()) for spec in specs)
+    )
+    async with open_session(
+        settings or HttpSettings(), network, postprocess=postprocess, start_parser=eager
+    ) as session:
         tasks = [
             asyncio.create_task(
                 _run_one(spec, validators.get(spec.name, Validators()), session, postprocess)
@@ -151,6 +172,9 @@ def collect(
     the outcome, and if it fails or overruns, the source fails alone. `network` replaces name
     resolution and connecting (for tests; see scrapers/network.py).
     """
+    import asyncio
+    import concurrent.futures
+
     coroutine = collect_async(
         specs, validators, settings, on_outcome, postprocess=postprocess, network=network
     )
@@ -166,3 +190,23 @@ def collect(
     # Called from inside an event loop (e.g. a notebook): run ours on a thread of its own.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+def postprocessed(step: Postprocess, outcome: Outcome) -> Outcome:
+    """`step(outcome)`, checked and marked as done; runs in a parser process."""
+    if outcome.state != "ok" or outcome.postprocessed:
+        return outcome
+    processed = step(outcome)
+    if not isinstance(processed, Outcome):
+        kind = type(processed).__name__
+        raise SourceError(f"internal error: post-processing returned a {kind}")
+    processed.postprocessed = True
+    return processed
+
+
+def parsed_then(
+    step: Postprocess, parser: Callable[..., Outcome], *args: object, **kwargs: object
+) -> Outcome:
+    """`parser(*args, **kwargs)`, then the post-processing step on what it built, in one call
+    to a parser process."""
+    return postprocessed(step, parser(*args, **kwargs))

@@ -25,17 +25,41 @@ import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
 
-import jdatetime
-from feedparser.datetimes import _parse_date as _feedparser_date
-from feedparser.datetimes.rfc822 import _parse_date_rfc822
-from feedparser.datetimes.rfc822 import timezone_names as _FEEDPARSER_ZONES
-from feedparser.datetimes.w3dtf import _parse_date_w3dtf
-
 __all__ = ["ZONES", "parse_date", "parse_jalali", "tehran_offset"]
 
 _EARLIEST_YEAR = 1900
 # Real dates are short; anything longer is not one, and the cap bounds the work per value.
 _MAX_CHARS = 120
+
+# feedparser's own zone table (feedparser.datetimes.rfc822.timezone_names, hours east of UTC),
+# copied so that reading a date does not import feedparser; tests/test_scrapers_fastpaths.py
+# checks that the copy is the installed feedparser's table.
+_FEEDPARSER_ZONES: dict[str, int] = {
+    "ut": 0,
+    "gmt": 0,
+    "z": 0,
+    "adt": -3,
+    "ast": -4,
+    "at": -4,
+    "edt": -4,
+    "est": -5,
+    "et": -5,
+    "cdt": -5,
+    "cst": -6,
+    "ct": -6,
+    "mdt": -6,
+    "mst": -7,
+    "mt": -7,
+    "pdt": -7,
+    "pst": -8,
+    "pt": -8,
+    "a": -1,
+    "n": 1,
+    "m": -12,
+    "y": 12,
+    "met": 1,
+    "mest": 2,
+}
 
 # Zone name -> offset in minutes east of UTC. feedparser's table first, so that both parsers
 # agree wherever feedparser knows the name; then the zones feeds of this region actually use.
@@ -75,7 +99,27 @@ ZONES.update(
 )
 # Words that may end a date without being a zone.
 _NOT_ZONES = frozenset(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    [
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "may",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "oct",
+        "nov",
+        "dec",
+        "mon",
+        "tue",
+        "wed",
+        "thu",
+        "fri",
+        "sat",
+        "sun",
+    ]
 )
 
 _DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
@@ -133,6 +177,8 @@ def tehran_offset(local: datetime) -> timedelta:
 
 def _iran_rule_offset(local: datetime) -> timedelta:
     """Iran's offset from its published rule, for machines without a time-zone database."""
+    import jdatetime
+
     jalali = jdatetime.date.fromgregorian(date=local.date())
     summer = (jalali.month, jalali.day) >= (1, 2) and (jalali.month, jalali.day) <= (6, 30)
     dst = summer and any(jalali.year in years for years in _IRAN_DST_YEARS)
@@ -171,6 +217,8 @@ def parse_jalali(text: str) -> datetime | None:
             return None
         year, month, day = (int(numeric.group(i)) for i in (1, 2, 3))
         rest = normal[: numeric.start()] + " " + normal[numeric.end() :]
+    import jdatetime
+
     try:
         gregorian: date = jdatetime.date(year, month, day).togregorian()
     except ValueError:
@@ -220,6 +268,10 @@ def _zone_words(text: str) -> tuple[str, bool] | None:
 
 
 def _parse_feedparser(text: str) -> datetime | None:
+    from feedparser.datetimes import _parse_date as _feedparser_date
+    from feedparser.datetimes.rfc822 import _parse_date_rfc822
+    from feedparser.datetimes.w3dtf import _parse_date_w3dtf
+
     screened = _zone_words(text)
     if screened is None:
         return None
@@ -242,6 +294,49 @@ def _parse_feedparser(text: str) -> datetime | None:
         return None
 
 
+# The shape nearly every RSS date has: "Mon, 07 Jul 2025 10:30:00 +0330" or "… GMT". Nothing
+# else is read here; whatever this does not take, or cannot be sure of, goes the long way.
+_RFC822 = re.compile(
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?([0-9]{1,2}) "
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([0-9]{4}) "
+    r"([0-9]{2}):([0-9]{2})(?::([0-9]{2}))? (GMT|UTC|UT|Z|[+-][0-9]{4})"
+)
+_MONTH_NUMBERS = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+_UNSURE: tuple[bool, datetime | None] = (False, None)  # not ours: the full readers decide
+
+
+def _rfc822_fast(text: str) -> tuple[bool, datetime | None]:
+    """(True, what `parse_jalali(text) or _parse_feedparser(text)` returns) for the common
+    RFC 822 shape, computed the way feedparser's RFC 822 reader does (the reader those take it
+    to); `_UNSURE` for anything else. It cannot be a Jalali date: it has at most one '-' and
+    no '/' or '.'. tests/test_scrapers_fastpaths.py checks that the two agree."""
+    match = _RFC822.fullmatch(text)
+    if match is None:
+        return _UNSURE
+    day, month, year, hour, minute, second, zone = match.groups()
+    try:
+        utc = datetime(
+            int(year),
+            _MONTH_NUMBERS[month],
+            int(day),
+            int(hour),
+            int(minute),
+            int(second or 0),
+            tzinfo=UTC,
+        )
+        if zone[0] in "+-":
+            offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:]))
+            utc = utc + offset if zone[0] == "-" else utc - offset
+    except (ValueError, OverflowError):
+        return _UNSURE  # feedparser's other readers get their turn
+    return True, _plausible(utc)
+
+
 def parse_date(
     value: str | None,
     *,
@@ -255,11 +350,13 @@ def parse_date(
     if not text or len(text) > _MAX_CHARS:
         return None
     text = text.translate(_DIGITS)
-    parsed = _parse_iso(text) or parse_jalali(text) or _parse_feedparser(text)
+    parsed = _parse_iso(text)
+    if parsed is None:
+        sure, fast = _rfc822_fast(text)
+        parsed = fast if sure else (parse_jalali(text) or _parse_feedparser(text))
     if parsed is None:
         return None
     reference = now or datetime.now(UTC)
     if parsed - reference > timedelta(seconds=max_future_seconds):
         return None
     return parsed
-

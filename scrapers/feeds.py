@@ -18,17 +18,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
-
-import feedparser
-from lxml import etree
-from selectolax.lexbor import LexborHTMLParser
 
 from scrapers.base import (
     SKIP_BAD_RECORD,
@@ -36,14 +31,23 @@ from scrapers.base import (
     SKIP_NO_LINK,
     SKIP_NOT_WEB_LINK,
     Item,
+    Outcome,
+    Validators,
     count_skipped,
 )
 from scrapers.dates import parse_date
 from scrapers.errors import SourceError, one_line
-from scrapers.http import HttpSettings
+from scrapers.limits import HttpSettings
 from scrapers.text import decode_body, html_to_text, truncate
 
-__all__ = ["Feed", "parse_feed", "web_link"]
+if TYPE_CHECKING:
+    from lxml import etree
+
+# lxml, feedparser and selectolax are imported where they are used: this module is imported by
+# the refresh process too (for `web_link` and to name `feed_outcome`), which parses nothing.
+# A parser process imports lxml before its first call (scrapers/serve.py).
+
+__all__ = ["Feed", "feed_outcome", "parse_feed", "web_link"]
 
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
@@ -79,6 +83,8 @@ class Feed:
 
 
 def _parser() -> etree.XMLParser:
+    from lxml import etree
+
     # No entity expansion from DTDs and no network: a feed is data, never instructions.
     # A fresh parser per feed because lxml parsers must not be shared between threads.
     return etree.XMLParser(
@@ -118,7 +124,9 @@ class _Entry:
     title: str | None
     link: str | None
     summary: str | None
-    dates: tuple[str | None, ...]
+    # Date candidates in order of preference; read lazily from the entry, so that the usual
+    # first one (pubDate) is the only one looked at.
+    dates: Iterable[str | None]
     guid: str | None
     publisher: str | None = None
     publisher_url: str | None = None
@@ -127,6 +135,8 @@ class _Entry:
 
 def _cluster(raw_html: str) -> list[tuple[str, str, str]]:
     """(href, headline, publisher) of each `<li>` of a Google News cluster's `<ol>`."""
+    from selectolax.lexbor import LexborHTMLParser
+
     tree = LexborHTMLParser(raw_html[:_MAX_CLUSTER_HTML])
     found: list[tuple[str, str, str]] = []
     for li in tree.css("li"):
@@ -143,16 +153,28 @@ class _Builder:
     """Turns raw entries into capped, deduplicated Items, counting the ones it cannot use."""
 
     def __init__(
-        self, base_url: str, language: str | None, settings: HttpSettings, clusters: bool
+        self,
+        base_url: str,
+        language: str | None,
+        settings: HttpSettings,
+        clusters: bool,
+        publisher: bool = False,
     ) -> None:
         self.base_url = base_url
         self.language = language
         self.settings = settings
         self.clusters = clusters
+        self._use_feed_title = publisher
+        self._default_publisher: str | None = None
         self.items: list[Item] = []
         self.skipped: dict[str, int] = {}
         self._seen: set[str] = set()
         self._now = datetime.now(UTC)
+
+    def fallback_publisher(self, feed_title: str | None) -> None:
+        """Learn the feed's title, the publisher of items without their own (if asked for)."""
+        if self._use_feed_title:
+            self._default_publisher = html_to_text(feed_title, _MAX_FEED_TITLE) or None
 
     def add_all(self, entries: Iterable[Any], read: Any) -> None:
         """`read(entry) -> _Entry` for each raw entry; a failure skips that entry alone."""
@@ -208,7 +230,7 @@ class _Builder:
                 summary=summary,
                 published_at=self._date(entry.dates),
                 guid=guid,
-                publisher=html_to_text(entry.publisher, 300) or None,
+                publisher=html_to_text(entry.publisher, 300) or self._default_publisher,
                 publisher_url=self._publisher_url(entry.publisher_url),
                 language=self.language,
                 also_reported_by=also,
@@ -230,7 +252,7 @@ class _Builder:
                 others.append((url, publisher))
         return tuple(others)
 
-    def _date(self, candidates: tuple[str | None, ...]) -> datetime | None:
+    def _date(self, candidates: Iterable[str | None]) -> datetime | None:
         for value in candidates:
             parsed = parse_date(
                 value, now=self._now, max_future_seconds=self.settings.max_future_seconds
@@ -249,6 +271,9 @@ class _Builder:
 def _text(element: etree._Element | None) -> str | None:
     if element is None:
         return None
+    if not len(element):  # no child elements (nor entities, comments or PIs): its text is all
+        text = element.text
+        return "" if text is None else text
     return "".join(element.itertext())
 
 
@@ -282,6 +307,24 @@ def _atom_link(el: etree._Element) -> tuple[str | None, str | None]:
     return None, None
 
 
+_RSS_DATES = (
+    f"{_DCTERMS}issued",
+    f"{_ATOM}published",
+    f"{_DC}date",
+    f"{_DCTERMS}modified",
+    f"{_ATOM}updated",
+    f"{_DCTERMS}created",
+)
+_ATOM_DATES = (
+    f"{_ATOM}published",
+    f"{_DCTERMS}issued",
+    f"{_ATOM}updated",
+    f"{_DC}date",
+    f"{_DCTERMS}modified",
+    f"{_DCTERMS}created",
+)
+
+
 def _rss_entry(el: etree._Element, ns: str) -> _Entry:
     children = _children(el)
     source = children.get(f"{ns}source")
@@ -299,17 +342,10 @@ def _rss_entry(el: etree._Element, ns: str) -> _Entry:
         title=text(f"{ns}title") or text(f"{_DC}title") or text(f"{_MEDIA}title"),
         link=link,
         summary=text(f"{ns}description") or text(f"{_CONTENT}encoded"),
-        # Published before updated, as feedparser prefers them.
+        # Published before updated, as feedparser prefers them; Atom names without the
+        # namespace last, as feedparser reads them.
         dates=(
-            text(f"{ns}pubDate"),
-            text(f"{_DCTERMS}issued"),
-            text(f"{_ATOM}published"),
-            text(f"{_DC}date"),
-            text(f"{_DCTERMS}modified"),
-            text(f"{_ATOM}updated"),
-            text(f"{_DCTERMS}created"),
-            text(f"{ns}published"),  # Atom names without the namespace, as feedparser reads them
-            text(f"{ns}updated"),
+            text(tag) for tag in (ns + "pubDate", *_RSS_DATES, ns + "published", ns + "updated")
         ),
         guid=text(f"{ns}guid") or el.get(f"{_RDF}about"),
         publisher=_text(source),
@@ -333,14 +369,7 @@ def _atom_entry(el: etree._Element) -> _Entry:
         or text(f"{_MEDIA}title"),
         link=link,
         summary=text(f"{_ATOM}summary") or text(f"{_ATOM}content"),
-        dates=(
-            text(f"{_ATOM}published"),
-            text(f"{_DCTERMS}issued"),
-            text(f"{_ATOM}updated"),
-            text(f"{_DC}date"),
-            text(f"{_DCTERMS}modified"),
-            text(f"{_DCTERMS}created"),
-        ),
+        dates=(text(tag) for tag in _ATOM_DATES),
         guid=text(f"{_ATOM}id"),
         publisher=_text(source.find(f"{_ATOM}title")) if source is not None else None,
         publisher_url=publisher_url,
@@ -352,22 +381,28 @@ def _with_lxml(root: etree._Element, builder: _Builder) -> tuple[bool, str | Non
     """(handled, channel title). Not handled: a root this fast path does not know."""
     tag = root.tag if isinstance(root.tag, str) else ""
     if tag == f"{_ATOM}feed":
+        title = _text(root.find(f"{_ATOM}title"))
+        builder.fallback_publisher(title)
         builder.add_all(root.iterfind(f"{_ATOM}entry"), _atom_entry)
-        return True, _text(root.find(f"{_ATOM}title"))
+        return True, title
     if tag == "rss":
         channel = root.find("channel")
         if channel is None:
             return False, None
+        title = _text(channel.find("title"))
+        builder.fallback_publisher(title)
         builder.add_all(channel.iterfind("item"), lambda el: _rss_entry(el, ""))
-        return True, _text(channel.find("title"))
+        return True, title
     if tag == f"{_RDF}RDF":
         # RSS 1.0 and 0.90 differ only in their namespace; take whichever the channel uses.
         channel = next((c for c in root if str(c.tag).endswith("}channel")), None)
         if channel is None:
             return False, None
         ns = str(channel.tag)[: -len("channel")]
+        title = _text(channel.find(f"{ns}title"))
+        builder.fallback_publisher(title)
         builder.add_all(root.iterfind(f"{ns}item"), lambda el: _rss_entry(el, ns))
-        return True, _text(channel.find(f"{ns}title"))
+        return True, title
     return False, None
 
 
@@ -395,6 +430,10 @@ def _feedparser_entry(entry: dict[str, Any]) -> _Entry:
 
 def _with_feedparser(data: bytes, builder: _Builder) -> tuple[int, bool, str | None]:
     """(entries found, whether feedparser recognised a feed format, channel title)."""
+    import io
+
+    import feedparser
+
     parsed = feedparser.parse(
         io.BytesIO(data),
         response_headers={
@@ -404,8 +443,10 @@ def _with_feedparser(data: bytes, builder: _Builder) -> tuple[int, bool, str | N
         resolve_relative_uris=False,
         sanitize_html=False,
     )
+    title = parsed.feed.get("title")
+    builder.fallback_publisher(title)
     builder.add_all(parsed.entries, _feedparser_entry)
-    return len(parsed.entries), bool(parsed.get("version")), parsed.feed.get("title")
+    return len(parsed.entries), bool(parsed.get("version")), title
 
 
 def _skip_doctype(text: str, start: int) -> int:
@@ -470,12 +511,14 @@ def parse_feed(
     language: str | None,
     settings: HttpSettings,
     clusters: bool = False,
+    publisher: bool = False,
 ) -> Feed:
     """Parse a feed body; raises SourceError("not a feed: …" / "malformed XML: …").
 
     Pure (bytes in, a Feed out) and picklable both ways, so it can run in a worker process.
     `clusters`: read an item whose description is a list of links (a Google News cluster) as
     one story whose other links are `Item.also_reported_by`, and keep none of their headlines.
+    `publisher`: an item without its own `<source>` gets the feed's title as its publisher.
     """
     content_type = (content_type_header or "").split(";")[0].strip().lower()
     text = decode_body(body, content_type_header, markup="xml", language=language)
@@ -494,7 +537,9 @@ def parse_feed(
     lines = text.count("\n", 0, start)
     column = start - (text.rfind("\n", 0, start) + 1)
     data = ("\n" * lines + " " * column + text[start:]).encode("utf-8")
-    builder = _Builder(base_url, language, settings, clusters)
+    from lxml import etree
+
+    builder = _Builder(base_url, language, settings, clusters, publisher)
     try:
         root = etree.fromstring(data, _parser(), base_url=base_url)
     except etree.XMLSyntaxError as exc:
@@ -521,4 +566,36 @@ def _feed(title: str | None, builder: _Builder, parser: str) -> Feed:
         items=builder.items,
         parser=parser,
         skipped=builder.skipped,
+    )
+
+
+def feed_outcome(
+    body: bytes,
+    content_type_header: str | None,
+    *,
+    source: str,
+    validators: Validators,
+    http_status: int,
+    base_url: str,
+    language: str | None,
+    settings: HttpSettings,
+) -> Outcome:
+    """A feed kind's whole Outcome from a 2xx body, built in the parser process (so that the run's
+    post-processing step can run on it in the same call). Items without their own publisher get
+    the channel's title."""
+    feed = parse_feed(
+        body,
+        content_type_header,
+        base_url=base_url,
+        language=language,
+        settings=settings,
+        publisher=True,
+    )
+    return Outcome(
+        source=source,
+        state="ok",
+        items=feed.items,
+        validators=validators,
+        http_status=http_status,
+        skipped=feed.skipped,
     )

@@ -7,6 +7,7 @@ person can read. Kinds never touch httpx directly.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import re
 import socket
@@ -22,8 +23,9 @@ from typing import Any, Literal, ParamSpec, TypeVar
 import httpcore
 import httpx
 
-from scrapers.base import Validators
+from scrapers.base import Outcome, Validators
 from scrapers.errors import SourceError, one_line, redact_url
+from scrapers.limits import DEFAULT_USER_AGENT, HttpSettings
 from scrapers.network import PEER_ADDRESS, Lookups, Network, backends, is_public
 from scrapers.text import decode_body
 from scrapers.worker import WorkerPool
@@ -44,8 +46,6 @@ __all__ = [
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
-DEFAULT_USER_AGENT = "tracker/0.1 (+https://github.com/tracker-monitor/tracker)"
-
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _RETRY_STATUSES = frozenset({502, 503, 504})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
@@ -57,73 +57,6 @@ _CREDENTIAL_HEADER = re.compile(r"auth|cookie|token|key|secret|session|password"
 # Marks a request that may only reach public addresses (see scrapers/network.py).
 _OUTWARD_ONLY = "tracker_outward_only"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-@dataclass(frozen=True)
-class HttpSettings:
-    """Every limit the scrapers obey. Defaults are for production; tests shrink them."""
-
-    user_agent: str = DEFAULT_USER_AGENT
-    connect_timeout: float = 10.0
-    read_timeout: float = 30.0  # longest silence between two chunks of a response
-    write_timeout: float = 10.0
-    pool_timeout: float = 30.0
-    # Longest one HTTP exchange may take, connect to last body byte; stops drip-feeding servers.
-    deadline: float = 60.0
-    # Longest one source may take in all, retries and polite pauses included.
-    source_deadline: float = 600.0
-    # Extra attempts after connection errors and 502/503/504. Timeouts are not retried: a server
-    # too slow once is slow again, and retrying would multiply the wait.
-    max_retries: int = 3
-    backoff_base: float = 1.0  # first retry waits about this long, doubling each time
-    backoff_max: float = 30.0
-    retry_after_cap: float = 60.0  # longer Retry-After values fail the source instead of waiting
-    max_body_bytes: int = 10 * 1024 * 1024  # both on the wire and after decompression
-    max_redirects: int = 5
-    per_host_limit: int = 2
-    global_limit: int = 10
-    max_items_per_feed: int = 500
-    max_title_chars: int = 1_000
-    max_summary_chars: int = 5_000
-    # Dates further ahead than this are feed bugs and become "unknown".
-    max_future_seconds: float = 86_400.0
-    page_summary_chars: int = 500
-    # Text of a watched page kept in Validators.snapshot so the next change can be summarised.
-    max_snapshot_chars: int = 100_000
-    # Parsing runs in worker processes (scrapers/worker.py) so that these limits hold whatever
-    # the input: longest one parse may take (lxml reads 10 MB in 0.1 s, feedparser in ~6 s) ...
-    parse_timeout: float = 60.0
-    # ... the address space a worker may add to what it has at start (~45 MB); a 10 MB feed
-    # that only feedparser can read needs ~100 MB ...
-    parse_memory: int = 256 * 1024 * 1024
-    # ... and how many workers may parse at once. One starts with the first parse; a second
-    # only when a call has waited 0.5 s (a backlog, or a hostile input holding the first).
-    parse_workers: int = 2
-
-    def __post_init__(self) -> None:
-        for name in (
-            "connect_timeout",
-            "read_timeout",
-            "write_timeout",
-            "pool_timeout",
-            "deadline",
-            "source_deadline",
-            "parse_timeout",
-        ):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"HttpSettings.{name} must be positive")
-        for name in (
-            "per_host_limit",
-            "global_limit",
-            "max_body_bytes",
-            "max_items_per_feed",
-            "parse_memory",
-            "parse_workers",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"HttpSettings.{name} must be at least 1")
-        if self.max_retries < 0 or self.max_redirects < 0:
-            raise ValueError("HttpSettings.max_retries and max_redirects cannot be negative")
 
 
 @dataclass(frozen=True)
@@ -397,6 +330,8 @@ class HttpSession:
     settings: HttpSettings
     # Where `parse` runs its calls; open_session makes one per run.
     workers: WorkerPool | None = None
+    # The run's post-processing step (see scrapers.collect.Postprocess), or None.
+    postprocess: Callable[[Outcome], Outcome] | None = None
     # The run's name lookups, shared with the client: a host that failed fails again at once.
     lookups: Lookups | None = None
     # Per-run scratch space for kinds (e.g. an OAuth token reused by several sources).
@@ -405,6 +340,9 @@ class HttpSession:
     _global_limit: asyncio.Semaphore | None = field(default=None, init=False)
     _pace_locks: dict[str, asyncio.Lock] = field(default_factory=dict, init=False)
     _last_start: dict[str, float] = field(default_factory=dict, init=False)
+    # The post-processing step wrapped for a worker, made once: a worker unpickles each distinct
+    # callable once, so the step's state (a compiled matcher) lives on from source to source.
+    _steps: dict[str, Callable[..., Any]] = field(default_factory=dict, init=False)
 
     def _host_limit(self, host: str) -> asyncio.Semaphore:
         if host not in self._host_limits:
@@ -461,6 +399,32 @@ class HttpSession:
             too_slow=f"parsing took longer than {_describe_seconds(limit)} s",
         )
         return result
+
+    async def parse_outcome(
+        self, func: Callable[_P, Outcome], *args: _P.args, **kwargs: _P.kwargs
+    ) -> Outcome:
+        """`parse` for a parser that builds the source's whole Outcome: the run's
+        post-processing step, if any, runs on it in the same worker call, so the items cross
+        between the processes once (and the step is bounded by the same limits)."""
+        if self.postprocess is None:
+            return await self.parse(func, *args, **kwargs)
+        fused = self._step("fused")
+        result: Outcome = await self.parse(fused, func, *args, **kwargs)
+        return result
+
+    async def postprocess_alone(self, outcome: Outcome) -> Outcome:
+        """The post-processing step on an outcome a kind built in this process."""
+        result: Outcome = await self.parse(self._step("alone"), outcome)
+        return result
+
+    def _step(self, how: str) -> Callable[..., Any]:
+        if how not in self._steps:
+            from scrapers.collect import parsed_then, postprocessed
+
+            assert self.postprocess is not None
+            wrapper = parsed_then if how == "fused" else postprocessed
+            self._steps[how] = functools.partial(wrapper, self.postprocess)
+        return self._steps[how]
 
     def _backoff(self, attempt: int) -> float:
         base = min(self.settings.backoff_max, self.settings.backoff_base * 2**attempt)
@@ -708,16 +672,30 @@ def _worker_pool(settings: HttpSettings) -> WorkerPool:
 
 @asynccontextmanager
 async def open_session(
-    settings: HttpSettings, network: Network | None = None
+    settings: HttpSettings,
+    network: Network | None = None,
+    *,
+    postprocess: Callable[[Outcome], Outcome] | None = None,
+    start_parser: bool = False,
 ) -> AsyncIterator[HttpSession]:
     """The client and the parser processes of one run; both are closed when the run ends.
 
     `network` replaces name resolution and connecting (tests: a stub resolver and dialer).
+    `start_parser`: the run will parse, so the first parser process starts now, alongside the
+    first requests, instead of when the first answer arrives.
     """
     workers = _worker_pool(settings)
+    if start_parser:
+        workers.prestart()
     lookups = Lookups((network or Network()).resolver)
     try:
         async with build_client(settings, network, lookups) as client:
-            yield HttpSession(client=client, settings=settings, workers=workers, lookups=lookups)
+            yield HttpSession(
+                client=client,
+                settings=settings,
+                workers=workers,
+                lookups=lookups,
+                postprocess=postprocess,
+            )
     finally:
         await workers.aclose()

@@ -24,12 +24,13 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scrapers.base import Outcome, SourceSpec, Validators
-from scrapers.feeds import parse_feed
-from scrapers.http import HttpSession, raise_for_status
+from scrapers.feeds import feed_outcome
+
+if TYPE_CHECKING:
+    from scrapers.http import HttpSession
 
 __all__ = [
     "ACCEPT",
@@ -60,6 +61,8 @@ def check_options(options: Mapping[str, Any]) -> None:
 
 
 async def fetch(spec: SourceSpec, validators: Validators, session: HttpSession) -> Outcome:
+    from scrapers.http import raise_for_status
+
     assert spec.url is not None  # checked by collect() from NEEDS_URL
     check_options(spec.options)
     response = await session.fetch(spec.url, validators=validators, accept=ACCEPT)
@@ -71,21 +74,16 @@ async def fetch(spec: SourceSpec, validators: Validators, session: HttpSession) 
             http_status=304,
         )
     raise_for_status(response)
-    feed = await session.parse(
-        parse_feed,
+    # Parsed, and post-processed if the run asks for it, in one call to a parser process; the
+    # channel title names the outlet when entries do not carry their own <source>.
+    return await session.parse_outcome(
+        feed_outcome,
         response.body,
         response.headers.get("content-type"),
+        source=spec.name,
+        validators=response.validators(validators),
+        http_status=response.status,
         base_url=response.url,
         language=spec.language,
         settings=session.settings,
-    )
-    # The channel title names the outlet when entries do not carry their own <source>.
-    items = [item if item.publisher else replace(item, publisher=feed.title) for item in feed.items]
-    return Outcome(
-        source=spec.name,
-        state="ok",
-        items=items,
-        validators=response.validators(validators),
-        http_status=response.status,
-        skipped=feed.skipped,
     )

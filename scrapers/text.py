@@ -62,7 +62,41 @@ _TAG_START = re.compile(r"<[A-Za-z/!?]")
 
 _INVISIBLE = frozenset({"script", "style", "noscript", "template"})
 _BLOCK = frozenset(
-    ["address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul"]
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "br",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "td",
+        "th",
+        "tr",
+        "ul",
+    ]
 )
 # How much raw markup may be read for each character of output: generous for tag-heavy HTML,
 # and a bound on the work any one field can cause.
@@ -222,9 +256,38 @@ def _skip_invisible(text: str, name: str, start: int) -> int:
         at = close + 2
 
 
+# The fast path of _strip_markup: two substitutions in C instead of a loop over the tags. It is
+# taken only where it reads exactly as the scan does: no comment, no invisible element opened,
+# no "<" inside a tag (so every "<" + letter, "/", "!" or "?" starts a tag, as it does for the
+# scan), and a ">" after the last "<" (so no pattern below backtracks: linear, as the scan is).
+# ASCII matching: the scan's tag names are ASCII, so "<lı>" (dotless i) is not an "<li>".
+_FAST_REFUSED = re.compile(
+    r"<!--|<[A-Za-z/!?][^<>]*<|<(?:script|style|noscript|template)(?![A-Za-z0-9])",
+    re.ASCII | re.IGNORECASE,
+)
+_BLOCK_TAG = re.compile(
+    r"</?(?:" + "|".join(sorted(_BLOCK, key=len, reverse=True)) + r")(?![A-Za-z0-9])[^>]*>",
+    re.ASCII | re.IGNORECASE,
+)
+_ANY_TAG = re.compile(r"<[A-Za-z/!?][^>]*>")
+
+
+def _strip_markup_fast(text: str, block: str) -> str | None:
+    """`_strip_markup` by two substitutions, or None when the text is not one it can read."""
+    if text.rfind("<") > text.rfind(">") or _FAST_REFUSED.search(text):
+        return None
+    return _unescape(_ANY_TAG.sub("", _BLOCK_TAG.sub(block, text)))
+
+
 def _strip_markup(text: str, block: str) -> str:
     """Tags removed (block-level ones become `block`), comments and invisible elements dropped,
     entities decoded. One pass of `str.find`: linear whatever the input."""
+    fast = _strip_markup_fast(text, block)
+    return fast if fast is not None else _strip_markup_scan(text, block)
+
+
+def _strip_markup_scan(text: str, block: str) -> str:
+    """`_strip_markup` the long way (also the reference the fast path is tested against)."""
     out: list[str] = []
     pos = 0
     end = len(text)

@@ -15,164 +15,45 @@ parsing one feed):
 
 Workers are plain `python -I` subprocesses speaking length-prefixed pickles over stdin/stdout:
 no fork of a process that may run threads (the daemon), no re-import of the caller's `__main__`.
-They get the parent's `sys.path`, so they see the same code the parent runs.
+They get the parent's `sys.path`, so they see the same code the parent runs. Their side of the
+channel is scrapers/serve.py, which imports only what parsing needs. A callable is pickled once
+per pool and sent once per worker (later calls name it by digest), so changes made to it after
+its first call are not seen by the workers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import pickle
 import signal
-import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from scrapers.errors import SourceError, one_line
+from scrapers.serve import FUNC_CACHE_SIZE, HEADER, KNOWN, NEW, READY, describe_mb, serve
 
 __all__ = ["WorkerPool", "serve"]
 
-_HEADER = struct.Struct(">Q")
-_READY = b"ready"
+_HEADER = HEADER
+_READY = READY
+_describe_mb = describe_mb
 _START_TIMEOUT = 60.0  # a cold interpreter on a busy machine; never reached in practice
 _REAP_TIMEOUT = 5.0  # a SIGKILLed process is gone at once; never wait on it longer than this
-# Unpickled callables kept per worker, keyed by their pickle: a post-processing step that carries
-# compiled state (a matcher) is rebuilt once per worker instead of once per source.
-_FUNC_CACHE_SIZE = 8
+# Callables pickled once per pool (a step carrying the catalog's rules is not re-pickled for every
+# source); kept by identity, with the callable itself so that the identity stays its own.
+_PICKLED_KEPT = 16
 # Bootstrap run with -I (no cwd, no user site, no PYTHON* variables on sys.path): a file such as
 # json.py in the user's directory must not be imported. The parent's sys.path follows.
 _BOOT = (
-    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); import scrapers.worker as w; "
+    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); import scrapers.serve as w; "
     "w.serve(int(sys.argv[2]), int(sys.argv[3]))"
 )
-
-
-def _describe_mb(limit: int) -> str:
-    megabytes = limit / (1024 * 1024)
-    return f"{megabytes:.0f} MB" if megabytes == int(megabytes) else f"{megabytes:.1f} MB"
-
-
-# ----------------------------------------------------------------------------- the worker side
-
-
-def _read_exactly(stream: IO[bytes], n: int) -> bytes | None:
-    data = stream.read(n)
-    if data is None or len(data) < n:
-        return None
-    return data
-
-
-def _read_frame(stream: IO[bytes]) -> bytes | None:
-    header = _read_exactly(stream, _HEADER.size)
-    if header is None:
-        return None
-    (size,) = _HEADER.unpack(header)
-    return _read_exactly(stream, size) if size else b""
-
-
-def _write_frame(stream: IO[bytes], payload: bytes) -> None:
-    stream.write(_HEADER.pack(len(payload)))
-    stream.write(payload)
-    stream.flush()
-
-
-def _die_with_parent(parent: int) -> None:
-    """A worker must never outlive the refresh (a killed parent would leave a CPU bomb running).
-
-    Linux delivers SIGKILL on the parent's death; a pattern match holding the GIL would starve a
-    watchdog thread, so the kernel does it. Elsewhere, end-of-input on stdin ends the loop.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-
-
-def _limit_memory(extra: int) -> None:
-    """Cap the address space at what the worker uses now plus `extra` bytes."""
-    try:
-        import resource
-    except ImportError:  # not on this platform: the parent's own limits still apply
-        return
-    try:
-        with open("/proc/self/statm") as statm:
-            current = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError):
-        current = 256 * 1024 * 1024
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = current + extra
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-
-
-def _run(
-    cache: dict[bytes, Callable[..., Any]], func_blob: bytes, args_blob: bytes, memory: int
-) -> tuple[Any, ...]:
-    try:
-        func = cache.get(func_blob)
-        if func is None:
-            func = pickle.loads(func_blob)
-            if len(cache) >= _FUNC_CACHE_SIZE:
-                cache.pop(next(iter(cache)))
-            cache[func_blob] = func
-        args, kwargs = pickle.loads(args_blob)
-        return ("ok", func(*args, **kwargs))
-    except SourceError as exc:
-        return ("source_error", exc.reason, exc.http_status, exc.retry_after)
-    except MemoryError:
-        return ("retire", f"parsing needed more than {_describe_mb(memory)} of memory")
-    except RecursionError:
-        return ("error", "parsing failed: the document is nested too deeply")
-    except Exception as exc:  # a bug of ours or of a library: one line, the source fails alone
-        return ("error", one_line(f"internal error while parsing: {type(exc).__name__}: {exc}"))
-
-
-def serve(memory: int, parent: int) -> None:
-    """The worker's loop: read a call, run it, write the answer, until stdin ends."""
-    _die_with_parent(parent)
-    # Ctrl-C in a terminal reaches the whole process group; the parent decides when we stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The channel is a private copy of fd 1; fd 1 itself goes to stderr (which the parent
-    # discards), so a library that prints cannot corrupt the stream of answers.
-    channel = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    requests = sys.stdin.buffer
-    import warnings
-
-    warnings.simplefilter("ignore")
-    import scrapers.kinds  # noqa: F401  (every parser, imported before the first call's clock)
-
-    _limit_memory(memory)
-    _write_frame(channel, _READY)
-    cache: dict[bytes, Callable[..., Any]] = {}
-    while True:
-        func_blob = _read_frame(requests)
-        args_blob = _read_frame(requests) if func_blob is not None else None
-        if func_blob is None or args_blob is None:
-            return
-        answer = _run(cache, func_blob, args_blob, memory)
-        try:
-            payload = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-        except MemoryError:
-            payload = pickle.dumps(("retire", f"parsing needed more than {_describe_mb(memory)}"))
-        except Exception as exc:
-            detail = one_line(f"{type(exc).__name__}: {exc}")
-            payload = pickle.dumps(("error", f"internal error: unpicklable result: {detail}"))
-        _write_frame(channel, payload)
-        if answer[0] == "retire":
-            return  # after a MemoryError the heap may be in any state: start afresh
 
 
 # ----------------------------------------------------------------------------- the parent side
@@ -181,6 +62,17 @@ def serve(memory: int, parent: int) -> None:
 class _Worker:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
+        # Digests of the callables this process holds, oldest first (scrapers/serve.py keeps
+        # the same list by the same rule).
+        self.known: dict[bytes, None] = {}
+
+    def func_frame(self, digest: bytes, blob: bytes) -> bytes:
+        if digest in self.known:
+            return KNOWN + digest
+        if len(self.known) >= FUNC_CACHE_SIZE:
+            del self.known[next(iter(self.known))]
+        self.known[digest] = None
+        return NEW + digest + blob
 
     @property
     def stdin(self) -> asyncio.StreamWriter:
@@ -243,9 +135,12 @@ class _Worker:
             return f"parser process died ({name})"
         return "parser process died"
 
-    async def call(self, func_blob: bytes, args_blob: bytes, answer_limit: int) -> tuple[Any, ...]:
+    async def call(
+        self, pickled: tuple[bytes, bytes], args_blob: bytes, answer_limit: int
+    ) -> tuple[Any, ...]:
+        func_frame = self.func_frame(*pickled)
         try:
-            self.stdin.write(_HEADER.pack(len(func_blob)) + func_blob)
+            self.stdin.write(_HEADER.pack(len(func_frame)) + func_frame)
             self.stdin.write(_HEADER.pack(len(args_blob)))
             self.stdin.write(args_blob)
             await self.stdin.drain()
@@ -290,8 +185,8 @@ class _StartFailed:
 class WorkerPool:
     """Up to `size` persistent worker processes; `run` sends one call to an idle one.
 
-    Workers start when work arrives (a run where every source answers 304 starts none). A
-    second one starts only when a call has waited `grow_after` seconds for the first: parsing a
+    Workers start when work arrives (a run where every source answers 304 starts none), or at
+    once with `prestart` when the caller knows there will be work. A second one starts only when a call has waited `grow_after` seconds for the first: parsing a
     feed takes milliseconds, so one worker keeps up with the network, and a fresh interpreter
     (~0.3 s of CPU) would cost more than it saves; but a hostile input that holds a worker until
     its time limit must not hold up every other source.
@@ -313,6 +208,12 @@ class WorkerPool:
         self._busy: set[_Worker] = set()
         self._starting: set[asyncio.Task[_Worker]] = set()
         self._closed = False
+        self._pickles: dict[int, tuple[Callable[..., Any], tuple[bytes, bytes]]] = {}
+
+    def prestart(self) -> None:
+        """Start the first worker now (the run will parse), without waiting for it."""
+        if self._count == 0 and not self._closed:
+            self._grow()
 
     def _grow(self) -> None:
         self._count += 1
@@ -369,7 +270,7 @@ class WorkerPool:
         if self._closed:
             raise SourceError("internal error: the parser pool is closed")
         try:
-            func_blob = pickle.dumps(func, protocol=pickle.HIGHEST_PROTOCOL)
+            pickled = self._pickled(func)
             args_blob = pickle.dumps((args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
             detail = one_line(f"{type(exc).__name__}: {exc}")
@@ -382,7 +283,7 @@ class WorkerPool:
         self._busy.add(worker)
         try:
             async with asyncio.timeout(time_limit):
-                answer = await worker.call(func_blob, args_blob, self._answer_limit)
+                answer = await worker.call(pickled, args_blob, self._answer_limit)
         except TimeoutError:
             await self._retire(worker)
             raise SourceError(too_slow) from None
@@ -399,6 +300,18 @@ class WorkerPool:
         else:
             self._idle.put_nowait(worker)
         return _unpack(answer)
+
+    def _pickled(self, func: Callable[..., Any]) -> tuple[bytes, bytes]:
+        """(digest, pickle) of `func`, made once while the pool keeps it."""
+        kept = self._pickles.get(id(func))
+        if kept is not None and kept[0] is func:
+            return kept[1]
+        blob = pickle.dumps(func, protocol=pickle.HIGHEST_PROTOCOL)
+        made = (hashlib.sha256(blob).digest(), blob)
+        if len(self._pickles) >= _PICKLED_KEPT:
+            del self._pickles[next(iter(self._pickles))]
+        self._pickles[id(func)] = (func, made)
+        return made
 
     async def aclose(self) -> None:
         self._closed = True
