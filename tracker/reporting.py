@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from tracker.errors import UsageError
@@ -198,13 +198,17 @@ def build(
     quiet_days: int = DEFAULT_QUIET_DAYS,
     pending_limit: int = DEFAULT_PENDING_LIMIT,
     sources: Iterable[str] | None = None,
+    zone: tzinfo | None = None,
 ) -> WeeklyReport:
-    """Gather one week's report. `sources`: names of the configured, enabled sources (None: all)."""
+    """Gather one week's report. `sources`: names of the configured, enabled sources (None: all).
+    `zone`: where the week's days begin and end (None: UTC); what was recorded between the zone's
+    Monday 00:00 and the next Monday's is that week's, so no evidence falls between two reports."""
     if week.start > today:
         raise UsageError(f"week {week.label} has not started yet (today is {today.isoformat()})")
     as_of = min(week.end, today)
-    start = datetime.combine(week.start, time())
-    cutoff = datetime.combine(as_of + timedelta(days=1), time())
+    start, cutoff = week.utc_bounds(zone or UTC)
+    if as_of < week.end:  # a week in progress ends with today
+        cutoff = IsoWeek.of(as_of).utc_bounds(zone or UTC)[0] + timedelta(days=as_of.isoweekday())
     lines, agreements = _commitment_lines(conn, week, as_of, start, cutoff)
 
     changes = changes_between(conn, start, cutoff)
@@ -285,13 +289,20 @@ def produce(
     now: datetime,
     quiet_days: int = DEFAULT_QUIET_DAYS,
     sources: str | Path | None = None,
+    zone: tzinfo | None = None,
 ) -> Produced:
     """Build and write one week's report (the last complete week by default)."""
     chosen = week or IsoWeek.last_complete(today)
     names = configured_sources(sources)
     with db.read() as conn:
         report = build(
-            conn, chosen, today=today, generated_at=now, quiet_days=quiet_days, sources=names
+            conn,
+            chosen,
+            today=today,
+            generated_at=now,
+            quiet_days=quiet_days,
+            sources=names,
+            zone=zone,
         )
     written = write_unless_same(out_dir / report.filename, report.markdown(), GENERATED_PREFIX)
     return Produced(report, written)

@@ -317,6 +317,7 @@ def report_job(db: Database, config: DaemonConfig, log: Callable[[str], None]) -
             now=utcnow(),
             quiet_days=config.quiet_days,
             sources=config.sources or config.settings.sources,
+            zone=config.week_zone,
         )
 
     try:

@@ -55,6 +55,15 @@ def _lock_wait(raw: str | None) -> float:
     return value
 
 
+def _zone(raw: str | None) -> str | None:
+    if not raw or not raw.strip():
+        return None
+    from tracker.weeks import week_zone
+
+    week_zone(raw)  # a bad name is a usage error now, not at the report
+    return raw.strip()
+
+
 def _replay_day(raw: str | None) -> date | None:
     if not raw:
         return None
@@ -75,6 +84,7 @@ class Settings:
     busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS  # TRACKER_BUSY_TIMEOUT_MS
     lock_wait: float = DEFAULT_LOCK_WAIT  # TRACKER_LOCK_WAIT: seconds a refresh waits
     notify: bool = False  # TRACKER_NOTIFY: alert mail after refreshes
+    week_zone: str | None = None  # TRACKER_WEEK_ZONE: where "the last complete week" is judged
     http: Mapping[str, str] = field(default_factory=dict)  # TRACKER_HTTP_<FIELD> overrides
     env: Mapping[str, str] = field(default_factory=dict)  # raw snapshot: mail, cron lines
 
@@ -92,6 +102,7 @@ class Settings:
             busy_timeout_ms=_busy_timeout(env.get("TRACKER_BUSY_TIMEOUT_MS")),
             lock_wait=_lock_wait(env.get("TRACKER_LOCK_WAIT")),
             notify=_flag(env.get("TRACKER_NOTIFY")),
+            week_zone=_zone(env.get("TRACKER_WEEK_ZONE")),
             http={
                 key.removeprefix("TRACKER_HTTP_").lower(): value
                 for key, value in env.items()

@@ -76,7 +76,7 @@ def report_weekly(
 
     email = email or dry_run or resend or bool(to)
     settings = STATE.settings
-    zone = zone_of(week_zone or settings.env.get("TRACKER_WEEK_ZONE"))
+    zone = zone_of(week_zone or settings.week_zone)
     today = settings.replay_day or today_in(zone)
     chosen = IsoWeek.parse(week) if week is not None else IsoWeek.last_complete(today)
     smtp = None
@@ -96,6 +96,7 @@ def report_weekly(
             now=utcnow(),
             quiet_days=quiet_days,
             sources=sources_path(sources),
+            zone=zone,
         )
 
     produced = produce(chosen)
@@ -230,7 +231,7 @@ def daemon(
         out_dir=out,
         to=to,
         quiet_days=quiet_days,
-        week_zone=week_zone or STATE.settings.env.get("TRACKER_WEEK_ZONE"),
+        week_zone=week_zone or STATE.settings.week_zone,
     )
     db = STATE.db()
 
