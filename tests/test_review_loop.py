@@ -552,3 +552,32 @@ def test_hostile_titles_stay_text_in_the_loop(db: str, tmp_path: Path) -> None:
         assert_terminal_restored(s)
     finally:
         s.close()
+
+
+def test_two_rows_listing_the_same_other_outlet_are_one_story(db: str) -> None:
+    d = opened(db)
+    a = add(d, FLIGHT, "a", title="Flights resume between the two cities")
+    b = add(d, FLIGHT, "b", title="Azerbaijan and Iran restore the air link", publisher="APA")
+    for ev in (a, b):
+        with d.write() as conn:
+            insert(
+                conn,
+                "mention",
+                evidence_id=ev,
+                url="https://report.az/y",
+                canonical_url="https://report.az/y",
+                source="google-news",
+                publisher="Report",
+            )
+    (story,) = review_queue(d, None).clusters
+    assert sorted(story.ids) == sorted([a, b]) and [m.publisher for m in story.mentions] == [
+        "Report"
+    ]
+
+
+def test_a_session_loads_the_newest_and_counts_the_rest(db: str) -> None:
+    d = opened(db)
+    ids = [add(d, FLIGHT, f"n{i}", published_at=NOW - timedelta(hours=i)) for i in range(3)]
+    queue = review_queue(d, None, limit=2)
+    assert [c.lead.id for c in queue.clusters] == ids[:2]
+    assert (queue.evidence, queue.waiting) == (2, 3)

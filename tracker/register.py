@@ -325,24 +325,30 @@ class ReviewQueue:
 
     clusters: list[Cluster]
     milestones: dict[int, list[str]]
+    waiting: int = 0  # pending rows in all (more than the queue holds when it was cut)
 
     @property
     def evidence(self) -> int:
         return sum(len(c.rows) for c in self.clusters)
 
 
-def review_queue(db: Database, slug: str | None) -> ReviewQueue:
-    """Everything waiting for review (of one commitment, when given) as story clusters."""
+REVIEW_QUEUE_LIMIT = 2000  # evidence rows a review session loads (the newest)
+
+
+def review_queue(db: Database, slug: str | None, limit: int = REVIEW_QUEUE_LIMIT) -> ReviewQueue:
+    """What waits for review (of one commitment, when given) as story clusters: the newest
+    `limit` rows, and how many rows wait in all."""
     from tracker.review import group_stories
     from tracker.store import clusters
 
     with db.read() as conn:
         cid = reads.find_commitment(conn, slug).id if slug is not None else None
-        found = clusters.pending_evidence(conn, cid)
-        links = clusters.mention_links(conn, cid)
+        found = clusters.pending_evidence(conn, cid, limit)
+        waiting = reads.pending_count(conn, cid) if len(found) == limit else len(found)
+        links = clusters.mention_links(conn, found)
         mentions = reads.mentions_of(conn, [e.id for e in found])
         titles = reads.milestones(conn)
-    return ReviewQueue(group_stories(found, links, mentions), titles)
+    return ReviewQueue(group_stories(found, links, mentions), titles, waiting)
 
 
 class ReviewDesk:

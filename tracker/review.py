@@ -14,9 +14,11 @@ Nothing here reads or writes the terminal or speaks SQL.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Protocol
 
 from tracker.errors import TrackerError
@@ -91,29 +93,78 @@ class Cluster:
 
 
 _NUMBER = re.compile(r"\d+")
+_EPOCH = datetime(1970, 1, 1)
+_NEAR_SECONDS = NEAR_WINDOW.total_seconds()
 
 
-def _trigrams(key: str) -> frozenset[str]:
-    return frozenset(key[i : i + 3] for i in range(max(len(key) - 2, 0)))
+@dataclass(frozen=True)
+class _Title:
+    """What comparing two titles needs, worked out once per row."""
+
+    id: int
+    at: float  # publication, in seconds
+    outlet: str
+    numbers: tuple[str, ...]
+    grams: frozenset[str]
 
 
-def _outlet(e: EvidenceRecord) -> str:
-    return (e.publisher or e.source).casefold()
+def _title(e: EvidenceRecord) -> _Title:
+    key = e.title_key
+    return _Title(
+        id=e.id,
+        at=(e.published_at - _EPOCH).total_seconds(),
+        outlet=(e.publisher or e.source).casefold(),
+        numbers=tuple(_NUMBER.findall(key)),
+        grams=frozenset(key[i : i + 3] for i in range(max(len(key) - 2, 0))),
+    )
 
 
-def _near(a: EvidenceRecord, b: EvidenceRecord, grams: Mapping[int, frozenset[str]]) -> bool:
-    """One story: the same normalised title within a week; or, from two different outlets
-    within three days, titles that differ by a word or two but name the same numbers (one
-    outlet's near-identical titles are its daily updates, and "3 flights" is not "4 flights")."""
-    gap = abs(a.published_at - b.published_at)
-    if a.title_key == b.title_key:
-        return gap <= TITLE_WINDOW
-    if gap > NEAR_WINDOW or min(len(a.title_key), len(b.title_key)) < NEAR_MIN_LENGTH:
+def _near(a: _Title, b: _Title) -> bool:
+    """Near-identical titles of one story: from two different outlets within three days, titles
+    that differ by a word or two but name the same numbers (one outlet's near-identical titles
+    are its daily updates, and "3 flights" is not "4 flights")."""
+    if abs(a.at - b.at) > _NEAR_SECONDS or a.outlet == b.outlet:
         return False
-    if _outlet(a) == _outlet(b) or _NUMBER.findall(a.title_key) != _NUMBER.findall(b.title_key):
+    if a.numbers != b.numbers:
         return False
-    x, y = grams[a.id], grams[b.id]
-    return len(x & y) >= NEAR_SIMILARITY * len(x | y)
+    return len(a.grams & b.grams) >= NEAR_SIMILARITY * len(a.grams | b.grams)
+
+
+def _sketch(grams: frozenset[str]) -> list[int]:
+    """The two smallest hashes of a title's trigrams: titles that share most trigrams almost
+    always share one of them, so only rows in a common bucket are compared (min-hash)."""
+    return sorted(zlib.crc32(g.encode()) for g in grams)[:2]
+
+
+def _same_titles(rows: Sequence[EvidenceRecord], union: _Union) -> None:
+    """Join the rows of one commitment with the same normalised title within a week."""
+    by_key: dict[str, list[EvidenceRecord]] = {}
+    for e in rows:
+        if e.title_key:
+            by_key.setdefault(e.title_key, []).append(e)
+    for same in by_key.values():
+        same.sort(key=lambda e: e.published_at)
+        for a, b in pairwise(same):
+            if b.published_at - a.published_at <= TITLE_WINDOW:
+                union.join(a.id, b.id)
+
+
+def _near_titles(rows: Sequence[EvidenceRecord], union: _Union) -> None:
+    """Join the rows of one commitment whose titles are near-identical (see `_near`)."""
+    buckets: dict[int, list[_Title]] = {}
+    for e in rows:
+        if len(e.title_key) >= NEAR_MIN_LENGTH:
+            title = _title(e)
+            for h in _sketch(title.grams):
+                buckets.setdefault(h, []).append(title)
+    for bucket in buckets.values():
+        bucket.sort(key=lambda x: x.at)
+        for i, a in enumerate(bucket):
+            for b in bucket[i + 1 : i + 1 + NEAR_NEIGHBOURS]:
+                if b.at - a.at > _NEAR_SECONDS:
+                    break
+                if union.find(a.id) != union.find(b.id) and _near(a, b):
+                    union.join(a.id, b.id)
 
 
 class _Union:
@@ -139,17 +190,12 @@ def group_stories(
     never one cluster (the same link can be evidence for two commitments, decided apart)."""
     by_id = {e.id: e for e in pending}
     union = _Union(by_id)
-    grams = {e.id: _trigrams(e.title_key) for e in pending}
     per_commitment: dict[int, list[EvidenceRecord]] = {}
-    for e in sorted(pending, key=lambda e: (e.published_at, e.id)):
+    for e in pending:
         per_commitment.setdefault(e.commitment_id, []).append(e)
     for rows in per_commitment.values():
-        for i, a in enumerate(rows):
-            for b in rows[i + 1 : i + 1 + NEAR_NEIGHBOURS]:
-                if b.published_at - a.published_at > TITLE_WINDOW:
-                    break
-                if a.title_key and b.title_key and _near(a, b, grams):
-                    union.join(a.id, b.id)
+        _same_titles(rows, union)
+        _near_titles(rows, union)
     for x, y in links:
         if x in by_id and y in by_id and by_id[x].commitment_id == by_id[y].commitment_id:
             union.join(x, y)

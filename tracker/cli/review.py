@@ -144,6 +144,8 @@ def _keystroke_loop(slug: str | None) -> None:
         typer.echo("nothing waiting for review")
         return
     loop = ReviewLoop(queue.clusters, register.ReviewDesk(db, STATE.settings), queue.milestones)
+    if queue.waiting > queue.evidence:
+        loop.message = f"the newest {queue.evidence} of {queue.waiting} waiting items"
     try:
         with _raw_terminal() as read:
             while not loop.done:

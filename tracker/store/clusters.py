@@ -10,6 +10,7 @@ the queue is built (`tracker.review.group_stories`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -40,32 +41,37 @@ __all__ = [
 # ---------------------------------------------------------------- what waits, and its links
 
 
-def pending_evidence(conn: Conn, commitment_id: int | None = None) -> list[EvidenceRecord]:
-    """Every pending evidence row (of one commitment, when given), newest publication first."""
-    return reads.pending(conn, commitment_id)
+def pending_evidence(
+    conn: Conn, commitment_id: int | None = None, limit: int | None = None
+) -> list[EvidenceRecord]:
+    """Pending evidence rows (of one commitment, when given), newest publication first."""
+    return reads.pending(conn, commitment_id, limit)
 
 
-def mention_links(conn: Conn, commitment_id: int | None = None) -> list[tuple[int, int]]:
-    """Pairs of pending rows of one commitment that the recorded mentions tie to one story: a
-    row's also-reported-by link is the other row's own link, or both rows list the same link."""
-    where, params = "", {}
-    if commitment_id is not None:
-        where, params = " AND x.commitment_id = :c", {"c": commitment_id}
-    own = conn.rows(
-        "SELECT m.evidence_id, e.id FROM mention m JOIN evidence x ON x.id = m.evidence_id"
-        " JOIN evidence e ON e.commitment_id = x.commitment_id"
-        " AND e.canonical_url = m.canonical_url AND e.id <> x.id"
-        f" WHERE x.review = 'pending' AND e.review = 'pending'{where}",
-        params,
-    )
-    shared = conn.rows(
-        "SELECT a.evidence_id, b.evidence_id FROM mention a JOIN evidence x ON x.id = a.evidence_id"
-        " JOIN mention b ON b.canonical_url = a.canonical_url AND b.evidence_id > a.evidence_id"
-        " JOIN evidence y ON y.id = b.evidence_id AND y.commitment_id = x.commitment_id"
-        f" WHERE x.review = 'pending' AND y.review = 'pending'{where}",
-        params,
-    )
-    return [(int(a), int(b)) for a, b in [*own, *shared]]
+def mention_links(conn: Conn, rows: Sequence[EvidenceRecord]) -> list[tuple[int, int]]:
+    """Pairs of `rows` of one commitment that the recorded mentions tie to one story: a row's
+    also-reported-by link is the other row's own link, or both rows list the same link. The
+    mentions are read by evidence id (indexed); the pairs are found here, not by a join over the
+    whole mention table."""
+    by_url = {(e.commitment_id, e.canonical_url): e.id for e in rows}
+    commitment = {e.id: e.commitment_id for e in rows}
+    listed: dict[tuple[int, str], list[int]] = {}
+    links: list[tuple[int, int]] = []
+    for chunk in chunks(sorted(commitment)):
+        marks, params = in_list("e", chunk)
+        for ev_id, url in conn.rows(
+            f"SELECT evidence_id, canonical_url FROM mention WHERE evidence_id IN {marks}"
+            " ORDER BY id",
+            params,
+        ):
+            key = (commitment[ev_id], url)
+            other = by_url.get(key)
+            if other is not None and other != ev_id:
+                links.append((ev_id, other))
+            listed.setdefault(key, []).append(ev_id)
+    for ids in listed.values():
+        links += [(ids[0], other) for other in ids[1:] if other != ids[0]]
+    return links
 
 
 def review_states(conn: Conn, evidence_ids: list[int]) -> dict[int, tuple[str, str | None, int]]:
