@@ -363,3 +363,52 @@ def test_a_folder_not_made_by_publish_is_refused(cli: Invoke, tmp_path: Path) ->
     empty.mkdir()
     assert cli("publish", "--out", str(empty), "--quiet").out == ""
     assert (empty / "index.html").is_file() and (empty / ".tracker-publish").is_file()
+
+
+# ---------------------------------------------------------------- scheduled publishing
+
+
+def test_cron_rebuilds_the_site_after_every_refresh(tmp_path: Path) -> None:
+    from tracker.schedule import cron_plan
+
+    site = tmp_path / "site"
+    plan = cron_plan(
+        db_arg=str(tmp_path / "c.db"),
+        sources=None,
+        workdir=tmp_path,
+        env={},
+        command=["/opt/tracker"],
+        publish=site,
+    )
+    refresh = next(line for line in plan.lines if line.startswith("17 ") and " refresh " in line)
+    assert refresh.endswith(
+        f" ; /opt/tracker --db {tmp_path / 'c.db'} publish --out {site} --quiet"
+    )
+
+
+def test_daemon_publish_job_writes_the_site_and_logs_one_line(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from tracker.register import open_store
+    from tracker.schedule import DaemonConfig, publish_job
+    from tracker.settings import Settings
+
+    settings = Settings.from_env().with_db(str(tmp_path / "c.db"))
+    db = open_store(settings)
+    lines: list[str] = []
+    config = DaemonConfig(
+        settings=settings,
+        sources=None,
+        every=timedelta(hours=1),
+        report_cron="30 6 * * 1",
+        email=False,
+        notify=False,
+        out_dir=tmp_path / "reports",
+        publish=tmp_path / "site",
+    )
+    try:
+        publish_job(db, config, lines.append)
+    finally:
+        db.dispose()
+    assert len(lines) == 1 and lines[0].startswith("publish: published 8 commitments"), lines
+    assert (tmp_path / "site" / "index.html").is_file()

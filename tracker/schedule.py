@@ -98,6 +98,7 @@ def cron_plan(
     notify: bool = False,
     env: Mapping[str, str],
     command: list[str] | None = None,
+    publish: Path | None = None,
 ) -> CronPlan:
     """Crontab lines: an hourly quiet refresh and a Monday-morning weekly report. `db_arg` is
     `--db`, else TRACKER_DB; `env` the environment snapshot (Settings.env)."""
@@ -160,7 +161,13 @@ def cron_plan(
             "# TRACKER_SMTP_PASSWORD is set in your shell and deliberately not printed: add"
             " TRACKER_SMTP_PASSWORD=... here yourself, or keep it in the TRACKER_CONFIG file."
         )
-    out.append(line(CRON_REFRESH, refresh))
+    tail = ""
+    folder = _publish_folder(publish)
+    if folder is not None:
+        # ';' not '&&': the site is rebuilt even when a source failed (refresh then exits 1).
+        site = [*base, "publish", "--out", str(folder), "--quiet", *source_args]
+        tail = " ; " + " ".join(_cron_quote(w) for w in site)
+    out.append(line(CRON_REFRESH, refresh, tail))
     out.append(line(CRON_REPORT, report, " >/dev/null"))
     return CronPlan(out)
 
@@ -243,6 +250,8 @@ class DaemonConfig:
     quiet_days: int = 60
     zone: tzinfo | None = None  # weeks and --report-cron; None: the local zone
     report_retry: timedelta = REPORT_RETRY  # the first retry of a failed mail; then ×3, ≤ 6 h
+    publish: Path | None = None  # a static site rebuilt after every refresh and report
+    publish_pending: bool = False
 
     @property
     def week_zone(self) -> tzinfo:
@@ -291,6 +300,30 @@ def refresh_job(db: Database, config: DaemonConfig, log: Callable[[str], None]) 
     log(after.log)
     for text in after.alerts:
         log(f"alerts: {text}")
+    publish_job(db, config, log)
+
+
+def publish_job(db: Database, config: DaemonConfig, log: Callable[[str], None]) -> None:
+    """Rebuild the published site (`--publish DIR`), in one line; never raises. It reads one
+    snapshot and never blocks a refresh."""
+    if config.publish is None:
+        return
+    from dataclasses import replace
+
+    from tracker.publish import publish
+
+    settings = config.settings
+    if config.sources is not None:
+        settings = replace(settings, sources=str(config.sources))
+    try:
+        result = publish(db, settings, config.publish, include_pending=config.publish_pending)
+    except TrackerError as exc:
+        log(f"publish: error: {exc}")
+        return
+    except Exception as exc:
+        log(f"publish: failed: {_describe(exc)}")
+        return
+    log(f"publish: {result.summary}")
 
 
 def _report_day(config: DaemonConfig) -> date:
@@ -502,6 +535,7 @@ class Daemon:
 
     def _report(self) -> None:
         ok = report_job(self.db, self.config, self.log)
+        publish_job(self.db, self.config, self.log)  # the new week's page
         with self._retry_lock:
             if ok:
                 self._retries, self._retry_at = 0, None
@@ -650,6 +684,8 @@ def make_config(
     to: list[str] | None = None,
     quiet_days: int = 60,
     week_zone: str | None = None,
+    publish: Path | None = None,
+    publish_pending: bool = False,
 ) -> DaemonConfig:
     """Check every option before anything starts: a bad one is a one-line usage error."""
     from tracker.sources import load_sources, parse_duration
@@ -675,4 +711,17 @@ def make_config(
         to=list(to or []),
         quiet_days=quiet_days,
         zone=zone,
+        publish=_publish_folder(publish),
+        publish_pending=publish_pending,
     )
+
+
+def _publish_folder(folder: Path | None) -> Path | None:
+    """The site's folder, checked now (a folder tracker did not make is refused before start)."""
+    if folder is None:
+        return None
+    from tracker.publish import check_folder
+
+    folder = folder.expanduser().absolute()
+    check_folder(folder)
+    return folder

@@ -26,6 +26,13 @@ WeekZoneOption = Annotated[
         "(default: $TRACKER_WEEK_ZONE, else the local zone).",
     ),
 ]
+PublishOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--publish",
+        help="Rebuild the static site in this folder after every refresh (see tracker publish).",
+    ),
+]
 
 
 @report_app.command("weekly")
@@ -153,6 +160,7 @@ def cron(
     notify: Annotated[
         bool, typer.Option("--notify", help="Refresh with --notify (alert mails).")
     ] = False,
+    publish: PublishOption = None,
 ) -> None:
     """Print crontab lines for this installation: an hourly refresh and a Monday report.
 
@@ -173,6 +181,7 @@ def cron(
         email=email,
         notify=notify,
         env=settings.env,
+        publish=publish,
     )
     typer.echo(plan.text(), nl=False)
 
@@ -206,6 +215,11 @@ def daemon(
     ] = None,
     quiet_days: QuietDaysOption = 60,
     week_zone: WeekZoneOption = None,
+    publish: PublishOption = None,
+    publish_pending: Annotated[
+        bool,
+        typer.Option("--publish-pending", help="With --publish: show pending evidence too."),
+    ] = False,
 ) -> None:
     """Run refreshes and the weekly report on a schedule until SIGTERM, Ctrl-C or SIGHUP.
 
@@ -232,6 +246,8 @@ def daemon(
         to=to,
         quiet_days=quiet_days,
         week_zone=week_zone or STATE.settings.week_zone,
+        publish=publish,
+        publish_pending=publish_pending,
     )
     db = STATE.db()
 
