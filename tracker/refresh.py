@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from tracker.dates import utcnow
-from tracker.ingest import found_evidence
+from tracker.ingest import Found, Matched, MatchStep, evidence_rows, found_evidence
 from tracker.settings import Settings
 from tracker.sources import Source, SourcesFile
 from tracker.store import (
@@ -221,7 +221,8 @@ def plan(
 
 def _seen(outcome: Outcome) -> int:
     """Every record the source sent: the items, and those the scraper could not use."""
-    return len(outcome.items) + sum(getattr(outcome, "skipped", {}).values())
+    items = outcome.seen if isinstance(outcome, Matched) else len(outcome.items)
+    return items + sum(getattr(outcome, "skipped", {}).values())
 
 
 def _merged(*parts: dict[str, int]) -> dict[str, int]:
@@ -294,6 +295,24 @@ def _unstorable(outcome: Outcome, exc: Exception) -> Outcome:
     )
 
 
+def _found(
+    source: Source, outcome: Outcome, matches: MatchSet, matcher: list[Matcher], now: datetime
+) -> Found:
+    """What a successful source's items are evidence for: matched in the parser process already
+    (a `Matched` outcome), else here, with a matcher compiled once (`matcher` keeps it)."""
+    if isinstance(outcome, Matched):
+        found = Found(matched=len(outcome.hits), skipped=dict(outcome.unused))
+        found.evidence = evidence_rows(outcome.hits, source, matches.ids, now)
+        return found
+    if not outcome.items:
+        return Found()
+    from tracker.matching import normalize_title_key
+
+    if not matcher:  # compiled once a source brings items: never on all-304
+        matcher.append(_matcher(matches))
+    return found_evidence(outcome.items, source, matcher[0], matches.ids, now, normalize_title_key)
+
+
 def store_outcomes(
     db: Database,
     fetched: Sequence[tuple[Source, Outcome]],
@@ -301,30 +320,24 @@ def store_outcomes(
     report: RefreshReport,
 ) -> None:
     """Each source's evidence and health in its own transaction; the quiet ones together."""
-    from tracker.matching import normalize_title_key
-
-    # Sources with nothing to store (unchanged, failed, disabled, empty) only record their
-    # health: together in one statement, not one transaction each.
-    quiet = [(s, o) for s, o in fetched if o.state != "ok" or not o.items]
+    matcher: list[Matcher] = []
+    now = utcnow()
+    founds = {id(o): _found(s, o, matches, matcher, now) for s, o in fetched if o.state == "ok"}
+    # Sources with nothing to store (unchanged, failed, disabled, nothing new among their items)
+    # only record their health: together in one statement, not one transaction each.
+    quiet = [(s, o) for s, o in fetched if id(o) not in founds or not founds[id(o)].evidence]
     if quiet:
-        now = utcnow()
-        updates = [_health_update(s, o, dict(getattr(o, "skipped", {})), 0) for s, o in quiet]
+        updates = [_quiet_update(s, o, founds.get(id(o))) for s, o in quiet]
         with db.write() as conn:
             done = writes.record_health(conn, updates, now)
         for (source, outcome), (after, before), u in zip(quiet, done, updates, strict=True):
             report.results.append(_result(source, outcome, 0, after, before, u.skipped or {}))
 
-    matcher: Matcher | None = None
     names = {cid: slug for slug, cid in matches.ids.items()}
     for source, outcome in fetched:
-        if outcome.state != "ok" or not outcome.items:
+        found = founds.get(id(outcome))
+        if found is None or not found.evidence:
             continue
-        if matcher is None:  # compiled (~60 ms) once a source brings items: never on all-304
-            matcher = _matcher(matches)
-        now = utcnow()
-        found = found_evidence(
-            outcome.items, source, matcher, matches.ids, now, normalize_title_key
-        )
         try:
             with db.write() as conn:
                 stored = writes.store_found(conn, found.evidence)
@@ -348,6 +361,20 @@ def store_outcomes(
                 )
         report.results.append(_result(source, outcome, new, after, before, skipped))
         report.new_by_commitment.update({names[cid]: n for cid, n in stored.new.items()})
+
+
+def match_step(matches: MatchSet, sources: Sequence[Source]) -> MatchStep:
+    """Matching as the parser processes' post-processing step: each feed is matched right after
+    it is parsed, on the second core, while the others download; the refresh process gets back
+    only the items that are evidence of something."""
+    return MatchStep(
+        matches.rules, matches.model, {s.name: (s.language, s.country) for s in sources}
+    )
+
+
+def _quiet_update(source: Source, outcome: Outcome, found: Found | None) -> writes.HealthUpdate:
+    skipped = dict(getattr(outcome, "skipped", {}))
+    return _health_update(source, outcome, _merged(skipped, found.skipped) if found else skipped, 0)
 
 
 def _matcher(matches: MatchSet) -> Matcher:
@@ -414,6 +441,7 @@ def refresh(
             validators,
             http or settings.http_settings(),
             on_outcome,
+            postprocess=match_step(matches, [source for source, _ in planned.fetch]),
         )
         fetched = list(zip((s for s, _ in planned.fetch), outcomes, strict=True))
         store_outcomes(db, fetched, matches, report)
