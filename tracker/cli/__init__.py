@@ -59,9 +59,67 @@ def _click_exceptions() -> Any:
         return importlib.import_module("click.exceptions")
 
 
+def _plain_coercion() -> None:
+    """Coerce `str`, `Path` and flag options without loading pydantic.
+
+    Newer typer coerces every option value that is not already a bool through a pydantic
+    TypeAdapter, built on first use (even for `--help`, whose value is None): importing pydantic
+    and building the adapters is about a third of the start-up of `tracker refresh --quiet`. For
+    a `str` (a string stays itself), a `Path` (typer's own `coerce_cli_path`, which is what its
+    adapter calls, given the Path pydantic would make) and a flag (None and bools stay as they
+    are) the same is done here directly; anything else goes to typer's adapter as before. A
+    typer without these internals is left alone.
+    """
+    try:
+        from typer._coercion import RuntimeParam, build_runtime_param
+        from typer._param_types import coerce_cli_path, routes_to_path
+        from typer.core import _TyperParameter
+    except ImportError:  # pragma: no cover - depends on the installed typer
+        return
+    if getattr(_TyperParameter, "_tracker_plain", False):
+        return
+    from pathlib import Path
+
+    class Plain(RuntimeParam):  # type: ignore[misc]
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            if self.annotation is str and isinstance(value, str):
+                return value
+            if self.annotation is bool and isinstance(value, bool):
+                return value
+            if self.annotation is Path and isinstance(value, str | Path):
+                path = Path(value)  # what pydantic makes of a string
+                info = self.parameter_info
+                return coerce_cli_path(path, info, path_type=Path, param=param, ctx=ctx)
+            return build_runtime_param(param.type_descriptor)._coerce_value(value, param, ctx)
+
+    def plain(known: Any) -> bool:
+        info, annotation = known.parameter_info, known.annotation
+        if info.parser is not None or known.file_annotation is not None:
+            return False
+        if annotation is str:
+            return known.choices is None
+        if annotation is Path:
+            return info.path_type is None and routes_to_path(annotation, info)
+        return annotation is bool
+
+    typer_way = _TyperParameter.get_runtime_param
+
+    def get_runtime_param(self: Any) -> Any:
+        if self._runtime_param is None and plain(self.type_descriptor):
+            known = self.type_descriptor
+            self._runtime_param = Plain(
+                parameter_info=known.parameter_info, annotation=known.annotation
+            )
+        return typer_way(self)
+
+    _TyperParameter.get_runtime_param = get_runtime_param
+    _TyperParameter._tracker_plain = True
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every error a user can cause ends as one line and an exit code, no traceback."""
     ex = _click_exceptions()
+    _plain_coercion()
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv, prog_name="tracker", standalone_mode=False)
