@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -361,22 +361,67 @@ def test_show_gives_notes_rejections_and_sources(cli: Cli) -> None:
 # ---------------------------------------------------------------- 9. read-only is not broken
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
-def test_a_read_only_database_is_read(tmp_path: Path) -> None:  # pragma: no cover - not as root
-    db = tmp_path / "ro" / "c.db"
-    db.parent.mkdir()
-    assert run_cli("--db", str(db), "status").code == 0
-    db.chmod(stat.S_IRUSR)
-    db.parent.chmod(stat.S_IRUSR | stat.S_IXUSR)
+@pytest.fixture
+def read_only_folder(tmp_path: Path) -> Iterator[tuple[Path, Callable[[], None]]]:
+    """A folder whose database this process may read but not write, and how to make it so.
+
+    As root, file permissions do not stop writes: the folder is then a tmpfs mounted read-only
+    (the way a backup volume or a colleague's share is); otherwise a folder without write
+    permission."""
+    import subprocess
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+
+        def lock() -> None:
+            (folder / "c.db").chmod(stat.S_IRUSR)
+            folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+
+        yield folder, lock
+        folder.chmod(stat.S_IRWXU)
+        return
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+
+    def remount() -> None:
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+
     try:
-        for args in (["status"], ["show", "tabriz-baku-flight"], ["review"], ["export"]):
-            r = run_cli("--db", str(db), *args)
-            assert r.code == 0, (args, r.err)
-        r = run_cli("--db", str(db), "set-status", "tourist-tours", "broken", "--reason", "x")
-        assert r.code == 1 and "read-only" in r.err
+        yield folder, remount
     finally:
-        db.parent.chmod(stat.S_IRWXU)
-        db.chmod(stat.S_IRUSR | stat.S_IWUSR)
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.mark.parametrize("clean", [True, False], ids=["checkpointed", "with-its-log"])
+def test_a_read_only_database_is_read(
+    read_only_folder: tuple[Path, Callable[[], None]], tmp_path: Path, clean: bool
+) -> None:
+    folder, lock = read_only_folder
+    db = folder / "c.db"
+    assert run_cli("--db", str(db), "status").code == 0
+    if clean:  # no -wal or -shm left: SQLite cannot create its -shm in a read-only folder
+        import sqlite3
+
+        conn = sqlite3.connect(db)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+    lock()
+    for args in (
+        ["status"],
+        ["show", "tabriz-baku-flight"],
+        ["review"],
+        ["export"],
+        ["report", "weekly", "--week", "2026-W47", "--out", str(tmp_path / "reports")],
+    ):
+        r = run_cli("--db", str(db), *args)
+        assert r.code == 0, (args, r.err)
+        assert errors(r.err) == ""
+    r = run_cli("--db", str(db), "set-status", "tourist-tours", "broken", "--reason", "x")
+    assert r.code == 1 and "is read-only" in r.err and "not a usable database" not in r.err
 
 
 # ---------------------------------------------------------------- the record corrected (issue 19)

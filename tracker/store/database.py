@@ -31,11 +31,13 @@ from tracker.store.conn import Conn, SaConn, SqliteConn
 from tracker.store.sqlfile import (
     APP_ID,
     SCHEMA_VERSION,
+    connect_read_only,
     inspect_sqlite_file,
     redact,
     resolve_url,
     sqlite_path,
     version_from_meta,
+    writable,
 )
 
 __all__ = [
@@ -89,6 +91,7 @@ class Database:
     # Set to stop writers that run under a guard (a refresh) at their next transaction.
     cancel: threading.Event = field(default_factory=threading.Event)
     identity: FileId | None = None  # the SQLite file's (st_dev, st_ino) when it was opened
+    read_only: bool = False  # a file (or folder) this process may read but not write
     _sidecars: dict[str, FileId] = field(default_factory=dict)  # its -wal and -shm, last seen
 
     @property
@@ -105,6 +108,18 @@ class Database:
         """This thread's connection of that role (a daemon runs jobs on two threads)."""
         attr = "writer" if writer else "reader"
         raw: sqlite3.Connection | None = getattr(self._local, attr, None)
+        if raw is None and self.read_only:
+            assert self.path is not None
+            if writer:
+                raise EnvironmentProblem(
+                    f"database {self.path} is read-only; this command needs to change it"
+                )
+            raw = connect_read_only(self.path, self.busy_timeout_ms / 1000)
+            raw.isolation_level = None
+            raw.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
+            setattr(self._local, attr, raw)
+            with self._opened_lock:
+                self._opened.append(raw)
         if raw is None:
             assert self.path is not None
             raw = sqlite3.connect(
@@ -278,8 +293,20 @@ def open_database(
     path = sqlite_path(url)
     if path is not None:
         version = inspect_sqlite_file(path, busy_timeout_ms)
+        read_only = path.exists() and not writable(path)
+        if read_only and version is None:
+            raise EnvironmentProblem(f"database {path} is read-only and holds no tracker database")
+        if read_only and version is not None and version < SCHEMA_VERSION:
+            raise EnvironmentProblem(
+                f"database {path} is at schema {version} and needs an upgrade to {SCHEMA_VERSION},"
+                " but it is read-only; open it once where it can be written"
+            )
         database = Database(
-            url=url, path=path, busy_timeout_ms=busy_timeout_ms, identity=_file_id(path)
+            url=url,
+            path=path,
+            busy_timeout_ms=busy_timeout_ms,
+            identity=_file_id(path),
+            read_only=read_only,
         )
     else:
         database = Database(url=url, path=None, _engine=_server_engine(url))

@@ -93,6 +93,30 @@ def has_secret(url: str) -> bool:
     return redact(url) != url
 
 
+def writable(path: Path) -> bool:
+    """Whether this process may change the database: the file and its folder (SQLite writes its
+    journal, write-ahead log and shared memory beside it)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
+    """A read-only connection, also to a file in a folder we may not write.
+
+    SQLite reads a WAL database through its `-shm` file, which it must be able to create. In a
+    read-only folder without one, and with no write-ahead log waiting either (nothing in it to
+    miss), the file is opened as immutable: SQLite then reads it as it is, without the -shm.
+    """
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return conn
+    except sqlite3.OperationalError as exc:
+        wal = Path(str(path) + "-wal")
+        if "unable to open" not in str(exc) or writable(path) or wal.exists():
+            raise
+    return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, timeout=timeout)
+
+
 def inspect_sqlite_file(path: Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> int | None:
     """Schema version of an existing file, None for a new/empty one. Opens it read-only."""
     if not path.exists():
@@ -115,9 +139,7 @@ def inspect_sqlite_file(path: Path, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_
     timeout = busy_timeout_ms / 1000
     try:
         try:
-            meta = _read_meta(
-                sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout), path
-            )
+            meta = _read_meta(connect_read_only(path, timeout), path)
         except sqlite3.OperationalError as exc:
             if "readonly" not in str(exc):
                 raise
