@@ -295,7 +295,7 @@ USAGE_ERRORS: list[tuple[list[str], dict[str, str], int, list[str]]] = [
     (["review", "confirm", "1", "--stance", "great"], {}, 2, ["unknown stance 'great'"]),
     (["review", "confirm", "1", "--milestone", "99"], {}, 2, ["milestone must be between"]),
     (["review", "reject", "999999", "--reason", "x"], {}, 2, ["no evidence with id 999999"]),
-    (["review", "reject"], {}, 2, ["Missing argument"]),
+    (["review", "reject"], {}, 2, ["give an evidence ID, or --all"]),
     (["review", "approve", "1"], {}, 2, ["No such command 'approve'"]),
     (["set-status", "no-such-thing", "broken", "--reason", "x"], {}, 2, ["unknown commitment"]),
     (
