@@ -135,6 +135,7 @@ def _draw(screen: Screen) -> None:
 
 def _keystroke_loop(slug: str | None) -> None:
     from tracker import register
+    from tracker.outputs.escape import terminal
     from tracker.outputs.review import summary
     from tracker.review import ReviewLoop, split_keys
 
@@ -157,6 +158,8 @@ def _keystroke_loop(slug: str | None) -> None:
                     loop.press(key)
     finally:
         decided = loop.tally["confirmed"] + loop.tally["rejected"]
+        if loop.message:  # the last decision's outcome, which the closed screen no longer shows
+            typer.echo(terminal(loop.message))
         typer.echo(summary(loop.tally, loop.left))
         if decided:
             learned = register.learn_from_reviews(db)

@@ -156,13 +156,13 @@ def footer(screen: Screen) -> Group:
         )
     else:
         keys = Text()
-        for key, what in KEYS:
-            keys.append(key, style="bold")
-            keys.append(f" {what}  ")
+        for n, (key, what) in enumerate(KEYS):
+            keys.append(("  " if n else "") + key, style="bold")
+            keys.append(f" {what}")
     lines: list[Any] = [Rule(style="dim")]
     if screen.message:
         lines.append(t(screen.message, "yellow"))
-    lines.append(Text.assemble(keys, ("· " + left, "bold")))
+    lines.append(Text.assemble(keys, ("  · " + left, "bold")))
     return Group(*lines)
 
 
