@@ -71,6 +71,7 @@ import math
 import re
 import unicodedata
 from bisect import bisect_left
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -498,7 +499,7 @@ def _forms(word: str, star: bool) -> frozenset[str]:
         endings = _RU_ENDINGS
     else:
         endings = _LATIN_ENDINGS
-    return frozenset(word + e for e in endings)
+    return frozenset(map(word.__add__, endings))
 
 
 # One spelling of a term: for each text token, the set of surface forms it may take.
@@ -755,19 +756,19 @@ def _pid(registry: _Registry, term: str, where: str) -> int:
 
 def _anchor(variant: _Variant) -> int:
     """The position of a spelling's longest word (the first of equals)."""
-    lengths = [len(min(forms, key=len)) for forms in variant]
+    lengths = [min(map(len, forms)) for forms in variant]
     return lengths.index(max(lengths))
 
 
 def _build_index(registry: _Registry) -> _Index:
-    index: _Index = {}
+    index: defaultdict[str, list[tuple[int, int, _Variant]]] = defaultdict(list)
     for pid, variants in registry.values():
         for variant in variants:
             k = _anchor(variant)
             entry = (pid, k, variant)
             for form in variant[k]:
-                index.setdefault(form, []).append(entry)
-    return index
+                index[form].append(entry)
+    return dict(index)
 
 
 def _find(index: _Index, anchors: frozenset[str], tokens: list[str]) -> list[tuple[int, int, int]]:
