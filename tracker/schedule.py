@@ -89,6 +89,34 @@ class CronPlan:
         return "\n".join(self.lines) + "\n"
 
 
+def _cron_header(email: bool, env: Mapping[str, str], notes: list[str]) -> list[str]:
+    """The comment lines and environment settings above the crontab's jobs."""
+    out = [
+        "# tracker: paste into `crontab -e`. Cron mails whatever these print: refresh --quiet",
+        "# prints only when a source fails, and the report line prints only errors.",
+        "# Times are the cron daemon's local time; the report covers the last complete ISO week"
+        " in the local zone (or TRACKER_WEEK_ZONE).",
+    ]
+    if email:
+        out.append(
+            "# The report mail needs TRACKER_SMTP_HOST, TRACKER_MAIL_FROM and TRACKER_MAIL_TO (and"
+            " TRACKER_SMTP_USER/TRACKER_SMTP_PASSWORD if the server wants a login), set below or"
+            " in a TRACKER_CONFIG file."
+        )
+    out += notes
+    for name in CRON_ENV:
+        value = env.get(name)
+        if value:
+            env_line = _env_line(name, value)
+            out.append(env_line or f"# {name} is set in your shell but cannot be copied here")
+    if env.get("TRACKER_SMTP_PASSWORD"):
+        out.append(
+            "# TRACKER_SMTP_PASSWORD is set in your shell and deliberately not printed: add"
+            " TRACKER_SMTP_PASSWORD=... here yourself, or keep it in the TRACKER_CONFIG file."
+        )
+    return out
+
+
 def cron_plan(
     *,
     db_arg: str | None,
@@ -138,29 +166,7 @@ def cron_plan(
             + tail
         )
 
-    out = [
-        "# tracker: paste into `crontab -e`. Cron mails whatever these print: refresh --quiet",
-        "# prints only when a source fails, and the report line prints only errors.",
-        "# Times are the cron daemon's local time; the report covers the last complete ISO week"
-        " in the local zone (or TRACKER_WEEK_ZONE).",
-    ]
-    if email:
-        out.append(
-            "# The report mail needs TRACKER_SMTP_HOST, TRACKER_MAIL_FROM and TRACKER_MAIL_TO (and"
-            " TRACKER_SMTP_USER/TRACKER_SMTP_PASSWORD if the server wants a login), set below or"
-            " in a TRACKER_CONFIG file."
-        )
-    out += notes
-    for name in CRON_ENV:
-        value = env.get(name)
-        if value:
-            env_line = _env_line(name, value)
-            out.append(env_line or f"# {name} is set in your shell but cannot be copied here")
-    if env.get("TRACKER_SMTP_PASSWORD"):
-        out.append(
-            "# TRACKER_SMTP_PASSWORD is set in your shell and deliberately not printed: add"
-            " TRACKER_SMTP_PASSWORD=... here yourself, or keep it in the TRACKER_CONFIG file."
-        )
+    out = _cron_header(email, env, notes)
     tail = ""
     folder = _publish_folder(publish)
     if folder is not None:
