@@ -80,7 +80,7 @@ def _plain_coercion() -> None:
         return
     from pathlib import Path
 
-    class Plain(RuntimeParam):  # type: ignore[misc]
+    class Plain(RuntimeParam):
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
             if self.annotation is str and isinstance(value, str):
                 return value
@@ -112,8 +112,8 @@ def _plain_coercion() -> None:
             )
         return typer_way(self)
 
-    _TyperParameter.get_runtime_param = get_runtime_param
-    _TyperParameter._tracker_plain = True
+    setattr(_TyperParameter, "get_runtime_param", get_runtime_param)  # noqa: B010
+    setattr(_TyperParameter, "_tracker_plain", True)  # noqa: B010
 
 
 def main(argv: list[str] | None = None) -> None:
