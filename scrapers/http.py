@@ -651,17 +651,16 @@ async def open_session(
     network: Network | None = None,
     *,
     postprocess: Callable[[Outcome], Outcome] | None = None,
-    start_parser: bool = False,
+    start_parsers: int = 0,
 ) -> AsyncIterator[HttpSession]:
     """The client and the parser processes of one run; both are closed when the run ends.
 
     `network` replaces name resolution and connecting (tests: a stub resolver and dialer).
-    `start_parser`: the run will parse, so the first parser process starts now, alongside the
-    first requests, instead of when the first answer arrives.
+    `start_parsers`: the run will parse, so that many parser processes (at most
+    `parse_workers`) start now, alongside the first requests, instead of when answers arrive.
     """
     workers = _worker_pool(settings)
-    if start_parser:
-        workers.prestart()
+    workers.prestart(start_parsers)
     lookups = Lookups((network or Network()).resolver)
     try:
         wires = build_wires(settings, network, lookups)

@@ -209,9 +209,9 @@ class WorkerPool:
         self._closed = False
         self._pickles: dict[int, tuple[Callable[..., Any], tuple[bytes, bytes]]] = {}
 
-    def prestart(self) -> None:
-        """Start the first worker now (the run will parse), without waiting for it."""
-        if self._count == 0 and not self._closed:
+    def prestart(self, workers: int = 1) -> None:
+        """Start up to `workers` workers now (the run will parse), without waiting for them."""
+        while self._count < min(workers, self._size) and not self._closed:
             self._grow()
 
     def _grow(self) -> None:
