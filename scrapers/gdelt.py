@@ -43,7 +43,6 @@ from scrapers.base import (
     merge_skipped,
 )
 from scrapers.errors import SourceError, one_line
-from scrapers.feeds import web_link
 from scrapers.http import HttpSession, Response, raise_for_status
 from scrapers.options import Options
 from scrapers.text import html_to_text
@@ -273,6 +272,8 @@ def _article_item(
     raw_url = article.get("url")
     if raw_url is not None and not isinstance(raw_url, str):
         return SKIP_BAD_RECORD
+    from scrapers.feeds import web_link  # in the parser process, where it is loaded
+
     try:
         url = web_link(raw_url, "")
     except ValueError:

@@ -8,7 +8,6 @@ and `html_to_text(…, limit)` cuts the raw text before it does any work.
 from __future__ import annotations
 
 import codecs
-import html
 import re
 from typing import Literal
 
@@ -238,6 +237,8 @@ def _unescape(text: str) -> str:
         return text
     if "&#" in text:
         text = _LONG_CHARREF.sub("\ufffd", text)
+    import html  # here: the refresh process reads no markup, its parser processes do
+
     return html.unescape(text)
 
 
