@@ -4,13 +4,15 @@
   the others don't;
 - `collect` (scrapers): every planned source fetched concurrently, outside any transaction, so
   readers and reviewers are never blocked by the network;
-- `store_outcomes`: each source's evidence and health in its own short transaction; sources with
-  nothing new share one;
+- store (`_Storer`): each source's evidence and health in its own short transaction, written as
+  soon as the source's outcome arrives, while the others still download; sources with nothing
+  new share one statement at the end;
 - the `RefreshReport` then feeds one after-refresh policy (`tracker.followup`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -313,33 +315,80 @@ def _found(
     return found_evidence(outcome.items, source, matcher[0], matches.ids, now, normalize_title_key)
 
 
-def store_outcomes(
-    db: Database,
-    fetched: Sequence[tuple[Source, Outcome]],
-    matches: MatchSet,
-    report: RefreshReport,
-) -> None:
-    """Each source's evidence and health in its own transaction; the quiet ones together."""
-    matcher: list[Matcher] = []
-    now = utcnow()
-    founds = {id(o): _found(s, o, matches, matcher, now) for s, o in fetched if o.state == "ok"}
-    # Sources with nothing to store (unchanged, failed, disabled, nothing new among their items)
-    # only record their health: together in one statement, not one transaction each.
-    quiet = [(s, o) for s, o in fetched if id(o) not in founds or not founds[id(o)].evidence]
-    if quiet:
-        updates = [_quiet_update(s, o, founds.get(id(o))) for s, o in quiet]
-        with db.write() as conn:
-            done = writes.record_health(conn, updates, now)
-        for (source, outcome), (after, before), u in zip(quiet, done, updates, strict=True):
-            report.results.append(_result(source, outcome, 0, after, before, u.skipped or {}))
+class _Storer:
+    """Stores what the sources brought. A source with new evidence is stored in its own
+    transaction as soon as it and every source before it in the sources file have arrived,
+    while the others are still downloading and parsing (the refresh process has nothing else
+    to do meanwhile): the same order as storing them all at the end, so the same rows (which
+    source records a story first, which one adds a mention). The rest (unchanged, failed,
+    disabled, nothing new) record their health together, in one statement, at the end.
+    Outcomes that arrive on another thread (collect run inside a running event loop) wait for
+    the end: writes happen on the thread that holds the refresh lock."""
 
-    names = {cid: slug for slug, cid in matches.ids.items()}
-    for source, outcome in fetched:
-        found = founds.get(id(outcome))
-        if found is None or not found.evidence:
-            continue
+    def __init__(
+        self,
+        db: Database,
+        matches: MatchSet,
+        report: RefreshReport,
+        order: Sequence[Source] = (),
+    ) -> None:
+        self.db = db
+        self.matches = matches
+        self.report = report
+        self.thread = threading.get_ident()
+        self.names = {cid: slug for slug, cid in matches.ids.items()}
+        self.matcher: list[Matcher] = []  # compiled here only if a step did not match
+        self.founds: dict[str, Found] = {}
+        self.stored: set[str] = set()
+        self.order = list(order)
+        self.next = 0  # sources before this one in `order` have arrived (and are stored)
+        self.waiting: dict[str, Outcome] = {}
+
+    def arrived(self, source: Source, outcome: Outcome) -> None:
+        if threading.get_ident() != self.thread:
+            return
+        self.waiting[source.name] = outcome
+        while self.next < len(self.order) and self.order[self.next].name in self.waiting:
+            first = self.order[self.next]
+            self.next += 1
+            self._early(first, self.waiting.pop(first.name))
+
+    def _early(self, source: Source, outcome: Outcome) -> None:
+        if outcome.state != "ok":
+            return
+        now = utcnow()
+        found = self.founds[source.name] = _found(source, outcome, self.matches, self.matcher, now)
+        if found.evidence:
+            self._store(source, outcome, found, now)
+
+    def finish(self, fetched: Sequence[tuple[Source, Outcome]]) -> None:
+        now = utcnow()
+        for source, outcome in fetched:
+            if outcome.state == "ok" and source.name not in self.founds:
+                self.founds[source.name] = _found(source, outcome, self.matches, self.matcher, now)
+        rest = [(s, o) for s, o in fetched if s.name not in self.stored]
+        quiet = [(s, o) for s, o in rest if not self._evidence(s)]
+        if quiet:
+            updates = [_quiet_update(s, o, self.founds.get(s.name)) for s, o in quiet]
+            with self.db.write() as conn:
+                done = writes.record_health(conn, updates, now)
+            for (source, outcome), (after, before), u in zip(quiet, done, updates, strict=True):
+                self.report.results.append(
+                    _result(source, outcome, 0, after, before, u.skipped or {})
+                )
+        for source, outcome in rest:
+            if self._evidence(source):
+                self._store(source, outcome, self.founds[source.name], now)
+
+    def _evidence(self, source: Source) -> bool:
+        found = self.founds.get(source.name)
+        return found is not None and bool(found.evidence)
+
+    def _store(self, source: Source, outcome: Outcome, found: Found, now: datetime) -> None:
+        """The source's evidence and health in one transaction."""
+        self.stored.add(source.name)
         try:
-            with db.write() as conn:
+            with self.db.write() as conn:
                 stored = writes.store_found(conn, found.evidence)
                 new = sum(stored.new.values())
                 skipped = _merged(
@@ -355,12 +404,22 @@ def store_outcomes(
             # other sources their run: the batch was rolled back whole; say why.
             outcome = _unstorable(outcome, exc)
             stored, new, skipped = writes.Stored(), 0, {}
-            with db.write() as conn:
+            with self.db.write() as conn:
                 [(after, before)] = writes.record_health(
                     conn, [_health_update(source, outcome, {}, 0)], now
                 )
-        report.results.append(_result(source, outcome, new, after, before, skipped))
-        report.new_by_commitment.update({names[cid]: n for cid, n in stored.new.items()})
+        self.report.results.append(_result(source, outcome, new, after, before, skipped))
+        self.report.new_by_commitment.update({self.names[cid]: n for cid, n in stored.new.items()})
+
+
+def store_outcomes(
+    db: Database,
+    fetched: Sequence[tuple[Source, Outcome]],
+    matches: MatchSet,
+    report: RefreshReport,
+) -> None:
+    """Each source's evidence and health in its own transaction; the quiet ones together."""
+    _Storer(db, matches, report).finish(fetched)
 
 
 def match_step(matches: MatchSet, sources: Sequence[Source]) -> MatchStep:
@@ -405,8 +464,6 @@ def refresh(
     """Run one refresh under the database's refresh lock. `while_locked` runs at the end, still
     holding the lock (alerts go out there, so a refresh waiting for the lock never sees them
     unsent)."""
-    from scrapers import Validators, collect
-
     chosen = [sources.get(only)] if only else sources.sources
     report = RefreshReport()
     wait = settings.lock_wait if lock_wait is None else lock_wait
@@ -425,26 +482,11 @@ def refresh(
             force=force,
         )
         report.results.extend(planned.settled)
-        validators = {
-            s.name: Validators(
-                etag=health[s.name].etag,
-                last_modified=health[s.name].last_modified,
-                **_extra_validators(health[s.name]),
-            )
-            for s, _ in planned.fetch
-            if s.name in health
-        }
         if on_start is not None:
             on_start(len(planned.fetch))
-        outcomes = collect(
-            [spec for _, spec in planned.fetch],
-            validators,
-            http or settings.http_settings(),
-            on_outcome,
-            postprocess=match_step(matches, [source for source, _ in planned.fetch]),
+        _collect_and_store(
+            db, planned, health, matches, report, http or settings.http_settings(), on_outcome
         )
-        fetched = list(zip((s for s, _ in planned.fetch), outcomes, strict=True))
-        store_outcomes(db, fetched, matches, report)
         with db.write() as conn:
             report.changes = writes.sync_statuses(conn, today, "refresh", utcnow())
             report.run_id = writes.record_run(
@@ -467,6 +509,47 @@ def refresh(
         if while_locked is not None:
             while_locked(report)
     return report
+
+
+def _collect_and_store(
+    db: Database,
+    planned: Plan,
+    health: Mapping[str, HealthRecord],
+    matches: MatchSet,
+    report: RefreshReport,
+    http: HttpSettings,
+    on_outcome: Callable[[Outcome], None] | None,
+) -> None:
+    """Fetch the planned sources (matching in the parser processes) and store each as it
+    arrives (see `_Storer`)."""
+    from scrapers import Validators, collect
+
+    validators = {
+        s.name: Validators(
+            etag=health[s.name].etag,
+            last_modified=health[s.name].last_modified,
+            **_extra_validators(health[s.name]),
+        )
+        for s, _ in planned.fetch
+        if s.name in health
+    }
+    sources = [source for source, _ in planned.fetch]
+    storer = _Storer(db, matches, report, sources)
+    by_name = {source.name: source for source in sources}
+
+    def arrived(outcome: Outcome) -> None:
+        if on_outcome is not None:
+            on_outcome(outcome)
+        storer.arrived(by_name[outcome.source], outcome)
+
+    outcomes = collect(
+        [spec for _, spec in planned.fetch],
+        validators,
+        http,
+        arrived,
+        postprocess=match_step(matches, sources),
+    )
+    storer.finish(list(zip(sources, outcomes, strict=True)))
 
 
 def _extra_validators(h: HealthRecord) -> dict[str, Any]:
