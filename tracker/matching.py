@@ -1004,6 +1004,12 @@ class Matcher:
             seen.add(c.slug)
             self._commitments.append(_CompiledCommitment(c, registry, context))
         self._index = _build_index(registry)
+        # Pattern id -> the commitments (by position) whose rules use it.
+        users: defaultdict[int, list[int]] = defaultdict(list)
+        for i, compiled in enumerate(self._commitments):
+            for pid in compiled.pids:
+                users[pid].append(i)
+        self._users: dict[int, list[int]] = dict(users)
         self._anchor_forms = frozenset(self._index)
 
         where = "built-in word lists"
@@ -1060,11 +1066,13 @@ class Matcher:
         present = {occ[2] for occ in found}
         sentences: list[list[int]] = []  # the sentence of each token, computed once if needed
         raw: list[_Found] = []
-        for c in self._commitments:
-            if not c.pids.isdisjoint(present):
-                hit = _commitment_hit(c, found, present, tokens, title_len, sentences)
-                if hit is not None:
-                    raw.append(hit)
+        # The commitments that use a term the text has, in catalog order (a catalog of a
+        # thousand commitments is not walked for every item).
+        using = sorted({i for pid in present for i in self._users.get(pid, ())})
+        for c in (self._commitments[i] for i in using):
+            hit = _commitment_hit(c, found, present, tokens, title_len, sentences)
+            if hit is not None:
+                raw.append(hit)
         if not raw:
             return []
         return self._score(raw, tokens, sentences[0], text, language, query_slug, side)
