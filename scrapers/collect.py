@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote, quote_plus
 
 from scrapers.base import Outcome, SourceSpec, Validators
@@ -216,3 +216,25 @@ def parsed_then(
     """`parser(*args, **kwargs)`, then the post-processing step on what it built, in one call
     to a parser process."""
     return postprocessed(step, parser(*args, **kwargs))
+
+
+class Stepped:
+    """The post-processing step as a parser process runs it: `Stepped(step, fused=True)` is
+    `parsed_then(step, …)`, `fused=False` is `postprocessed(step, …)`. Its `prepare` runs the
+    step's own (building a matcher) when the process first receives it, before the memory limit
+    on parsing is measured (scrapers/serve.py): the step is the caller's code and data, not a
+    stranger's bytes, and may need more room than one parse is allowed."""
+
+    def __init__(self, step: Postprocess, *, fused: bool) -> None:
+        self.step = step
+        self.fused = fused
+
+    def prepare(self) -> None:
+        ready = getattr(self.step, "prepare", None)
+        if callable(ready):
+            ready()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Outcome:
+        if self.fused:
+            return parsed_then(self.step, *args, **kwargs)
+        return postprocessed(self.step, *args, **kwargs)

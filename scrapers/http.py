@@ -7,7 +7,6 @@ person can read. Kinds never touch the wire (scrapers/wire.py) directly.
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import random
 import re
@@ -436,11 +435,10 @@ class HttpSession:
 
     def _step(self, how: str) -> Callable[..., Any]:
         if how not in self._steps:
-            from scrapers.collect import parsed_then, postprocessed
+            from scrapers.collect import Stepped
 
             assert self.postprocess is not None
-            wrapper = parsed_then if how == "fused" else postprocessed
-            self._steps[how] = functools.partial(wrapper, self.postprocess)
+            self._steps[how] = Stepped(self.postprocess, fused=how == "fused")
         return self._steps[how]
 
     def _backoff(self, attempt: int) -> float:

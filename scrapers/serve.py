@@ -14,6 +14,7 @@ crosses the pipe once per process, not once per source. Both sides keep the last
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import os
 import pickle
@@ -84,8 +85,9 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _limit_memory(extra: int) -> None:
-    """Cap the address space at what the worker uses now plus `extra` bytes."""
+def _limit_memory(extra: int | None) -> None:
+    """Cap the address space at what the worker uses now plus `extra` bytes (None: lift the
+    cap, up to the hard limit the process was given)."""
     try:
         import resource
     except ImportError:  # not on this platform: the parent's own limits still apply
@@ -96,6 +98,10 @@ def _limit_memory(extra: int) -> None:
     except (OSError, ValueError):
         current = 256 * 1024 * 1024
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if extra is None:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+        return
     limit = current + extra
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
@@ -106,7 +112,8 @@ def _limit_memory(extra: int) -> None:
 class _Callables:
     """The callables this process was sent, by digest, unpickled on first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, memory: int) -> None:
+        self.memory = memory
         self._blobs: dict[bytes, bytes] = {}
         self._loaded: dict[bytes, Callable[..., Any]] = {}
 
@@ -124,7 +131,23 @@ class _Callables:
             blob = self._blobs.get(digest)
             if blob is None:
                 raise RuntimeError("the parser process was sent an unknown callable")
-            func = self._loaded[digest] = pickle.loads(blob)
+            func = self._loaded[digest] = self._prepared(pickle.loads(blob))
+        return func
+
+    def _prepared(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """A callable with a `prepare` (a post-processing step building its matcher) gets it
+        run outside the memory limit, which is then measured afresh from what the process
+        holds: what it builds is the caller's data; the limit bounds what parsing adds."""
+        prepare = getattr(func, "prepare", None)
+        if callable(prepare):
+            _limit_memory(None)
+            try:
+                prepare()
+            finally:
+                _limit_memory(self.memory)
+            # What it built lives as long as the process: out of the cyclic collector's sight,
+            # which would otherwise walk it (a big catalog's matcher holds millions of objects).
+            gc.freeze()
         return func
 
 
@@ -162,7 +185,7 @@ def serve(memory: int, parent: int) -> None:
         importlib.import_module(module)
     _limit_memory(memory)
     _write_frame(channel, READY)
-    callables = _Callables()
+    callables = _Callables(memory)
     while True:
         func_frame = _read_frame(requests)
         args_blob = _read_frame(requests) if func_frame is not None else None

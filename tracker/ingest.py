@@ -208,6 +208,10 @@ class MatchStep:
         self.__dict__.update(state)
         self._matcher = None
 
+    def prepare(self) -> None:
+        """Compile the matcher now (a parser process calls this when it receives the step)."""
+        self.matcher()
+
     def matcher(self) -> Matcher:
         if self._matcher is None:
             from tracker.matching import Matcher, rules_from_mapping
