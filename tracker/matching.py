@@ -737,6 +737,9 @@ def model_logit(model: Mapping[str, Any], slug: str, features: Sequence[str], ba
 # --- matcher -----------------------------------------------------------------------------------
 
 _SEPARATOR = "\n"  # whitespace is never a token, so no phrase runs from title into summary
+# Up to this many commitments, testing each one against the text costs less than looking up
+# the ones that use its terms.
+_WALK_AT_MOST = 64
 # Normalised term -> (pattern id, spellings); shared so a term used by several commitments is
 # looked for once.
 _Registry = dict[str, tuple[int, tuple[_Variant, ...]]]
@@ -776,31 +779,19 @@ def _find(index: _Index, anchors: frozenset[str], tokens: list[str]) -> list[tup
     leftmost come first and, at one start, the longest."""
     n = len(tokens)
     found: list[tuple[int, int, int]] = []
-    # The few anchor words the text has, each found where it stands by list.index (in C):
-    # cheaper than testing every token, and the sort below fixes the order.
-    for word in anchors.intersection(tokens):
-        entries = index[word]
-        i = tokens.index(word)
-        while True:
-            for pid, k, variant in entries:
-                if len(variant) == 1:  # a one-word spelling: the anchor is all of it
-                    found.append((i, -i - 1, pid))
-                    continue
-                start = i - k
-                end = start + len(variant)
-                if start < 0 or end > n:
-                    continue
-                j = start
-                for forms in variant:
-                    if j != i and tokens[j] not in forms:
-                        break
-                    j += 1
-                else:
-                    found.append((start, -end, pid))
-            try:
-                i = tokens.index(word, i + 1)
-            except ValueError:
-                break
+    for i in [i for i, tok in enumerate(tokens) if tok in anchors]:
+        for pid, k, variant in index[tokens[i]]:
+            start = i - k
+            end = start + len(variant)
+            if start < 0 or end > n:
+                continue
+            j = start
+            for forms in variant:
+                if j != i and tokens[j] not in forms:
+                    break
+                j += 1
+            else:
+                found.append((start, -end, pid))
     found.sort()
     return found
 
@@ -1009,7 +1000,8 @@ class Matcher:
         for i, compiled in enumerate(self._commitments):
             for pid in compiled.pids:
                 users[pid].append(i)
-        self._users: dict[int, list[int]] = dict(users)
+        big = len(self._commitments) > _WALK_AT_MOST
+        self._users: dict[int, list[int]] | None = dict(users) if big else None
         self._anchor_forms = frozenset(self._index)
 
         where = "built-in word lists"
@@ -1066,13 +1058,18 @@ class Matcher:
         present = {occ[2] for occ in found}
         sentences: list[list[int]] = []  # the sentence of each token, computed once if needed
         raw: list[_Found] = []
-        # The commitments that use a term the text has, in catalog order (a catalog of a
-        # thousand commitments is not walked for every item).
-        using = sorted({i for pid in present for i in self._users.get(pid, ())})
-        for c in (self._commitments[i] for i in using):
-            hit = _commitment_hit(c, found, present, tokens, title_len, sentences)
-            if hit is not None:
-                raw.append(hit)
+        commitments = self._commitments
+        if self._users is not None:
+            # Of a large catalog, only the commitments that use a term the text has (in
+            # catalog order): a thousand are not walked for every item.
+            users = self._users
+            using = sorted({i for pid in present for i in users.get(pid, ())})
+            commitments = [commitments[i] for i in using]
+        for c in commitments:
+            if not c.pids.isdisjoint(present):
+                hit = _commitment_hit(c, found, present, tokens, title_len, sentences)
+                if hit is not None:
+                    raw.append(hit)
         if not raw:
             return []
         return self._score(raw, tokens, sentences[0], text, language, query_slug, side)
