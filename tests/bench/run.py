@@ -13,12 +13,20 @@ What it runs (sizes in brackets are `--quick`'s):
   own loopback address (127.0.0.2 …), so a refresh meets 200 hosts as in production and runs
   with the production HTTP limits (no TRACKER_HTTP_* override: 2 per host, 10 in all).
 * cold refresh — `tracker refresh --sources FILE --force` against a database that holds only the
-  schema and the built-in catalog (made by `tracker.store.open_store()` and copied before each
-  run), side by side with urlwatch (its own virtualenv, `urls.yaml` of the same URLs, its own
-  cache and config, cache deleted before each run); both use 10 concurrent requests.
-* warm refresh — the same command again over the database of a cold run: every feed answers 304.
-  The feed server's request counts are checked after every run (all 200 / all 304).
-* peak memory — the largest `ru_maxrss` of the refresh child processes (read with `os.wait4`).
+  schema and the built-in catalog (made by `tracker.register.open_store()` and copied before each
+  run), alternating with urlwatch (its own virtualenv, `urls.yaml` of the same URLs, its own
+  cache and config, cache deleted before each run); reported as a ratio (target ≤ 1.0×).
+* warm refresh — the same command again over the database of a cold run: every feed answers 304
+  (target ≤ 0.5× urlwatch on the same 304s). The feed server's request counts are checked after
+  every run (all 200 / all 304).
+* peak memory — the largest `ru_maxrss` of the refresh processes (read with `os.wait4`; < 150 MB).
+* import time of the refresh path — `python -X importtime -m tracker refresh --quiet` over the
+  warm database, self times summed from the first tracker module on (≤ 150 ms), and which of
+  SQLAlchemy, SQLModel, pydantic, rich, httpx, httpcore and anyio it loaded (none).
+* 1,000 more commitments — `tests/bench/catalog.py` writes another team's catalog, loaded with
+  `tracker catalog load`: the cold refresh again (≤ 1.5×), `tracker status` and `tracker report
+  weekly` over the refreshed databases with and without it (≤ 3×).
+* scale — 2,000 [500] feeds on as many loopback hosts, cold (≤ 10× the 200-feed run, < 300 MB).
 * matching throughput — `Matcher.match` over the items of the same feeds (parsed by the real
   scraper), in a child process pinned to one core, against one pass of one compiled regular
   expression of every catalog term over the same text already normalised.
