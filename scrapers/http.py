@@ -1,7 +1,7 @@
 """The one place that builds the HTTP client and talks to servers.
 
 Every limit lives in `HttpSettings`; every failure leaves here as a `SourceError` with a reason a
-person can read. Kinds never touch the wire (scrapers/wire.py) directly.
+person can read. Kinds never touch httpx directly.
 """
 
 from __future__ import annotations
@@ -17,16 +17,17 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal, ParamSpec, TypeVar
 
-from scrapers import wire
+import httpx
+
 from scrapers.base import Outcome, Validators
 from scrapers.errors import SourceError, one_line, redact_url
 from scrapers.limits import DEFAULT_USER_AGENT, HttpSettings
 from scrapers.network import PEER_ADDRESS, Lookups, Network, backends, is_public
 from scrapers.text import decode_body
-from scrapers.urls import URL, InvalidURL
-from scrapers.wire import Headers
+from scrapers.wire import Wire
 from scrapers.worker import WorkerPool
 
 __all__ = [
@@ -35,7 +36,7 @@ __all__ = [
     "HttpSettings",
     "Network",
     "Response",
-    "build_wires",
+    "build_client",
     "describe_size",
     "open_session",
     "parse_retry_after",
@@ -53,6 +54,8 @@ _RETRY_AFTER_HEADERS = ("retry-after", "x-rate-limit-retry-after-seconds")
 _DECODE_STEP = 64 * 1024
 # Request headers that carry credentials: never sent on to another scheme, host or port.
 _CREDENTIAL_HEADER = re.compile(r"auth|cookie|token|key|secret|session|password", re.I)
+# Marks a request that may only reach public addresses (see scrapers/network.py).
+_OUTWARD_ONLY = "tracker_outward_only"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -63,7 +66,7 @@ class Response:
     url: str
     status: int
     reason_phrase: str
-    headers: Headers
+    headers: httpx.Headers
     body: bytes
     attempts: int = 1
     # The IP address the answer came from (None if unknown).
@@ -145,8 +148,6 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     value = value.strip()
     if re.fullmatch(r"\d+(\.\d+)?", value):
         return float(value)
-    from email.utils import parsedate_to_datetime
-
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -160,25 +161,30 @@ def _failure(exc: Exception, host: str, url: str, settings: HttpSettings) -> Exc
     """What a failed exchange means: a SourceError, or a _Transient worth another attempt."""
     if isinstance(exc, TimeoutError):
         return SourceError(f"timed out after {_describe_seconds(settings.deadline)} s")
-    if isinstance(exc, wire.ConnectTimeout):
+    if isinstance(exc, httpx.ConnectTimeout):
         return _Transient(
             f"connection to {host} timed out after {_describe_seconds(settings.connect_timeout)} s"
         )
-    if isinstance(exc, wire.ReadTimeout):
+    if isinstance(exc, httpx.ReadTimeout):
         return SourceError(
             f"timed out after {_describe_seconds(settings.read_timeout)} s waiting for the server"
         )
-    if isinstance(exc, wire.WriteTimeout):
+    if isinstance(exc, httpx.WriteTimeout):
         return SourceError(f"timed out after {_describe_seconds(settings.write_timeout)} s sending")
-    if isinstance(exc, wire.ConnectError):
+    if isinstance(exc, httpx.PoolTimeout):
+        return SourceError(
+            f"timed out after {_describe_seconds(settings.pool_timeout)} s "
+            "waiting for a free connection"
+        )
+    if isinstance(exc, httpx.ConnectError):
         return _Transient(_connect_reason(exc, host))
-    if isinstance(exc, wire.RemoteProtocolError):
+    if isinstance(exc, httpx.RemoteProtocolError):
         if "without sending" in str(exc) or "closed" in str(exc).lower():
             return _Transient(f"{host} closed the connection without a complete response")
         return SourceError(f"bad HTTP from {host}: {one_line(str(exc))}")
-    if isinstance(exc, wire.ReadError):
+    if isinstance(exc, httpx.ReadError):
         return _Transient(f"connection reset by {host}")
-    if isinstance(exc, wire.UnsupportedProtocol | InvalidURL):
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return SourceError(f"invalid URL {redact_url(url)!r}: {exc}")
     detail = one_line(str(exc)) or type(exc).__name__
     return SourceError(f"HTTP error from {host}: {detail}")
@@ -272,72 +278,81 @@ def _connect_reason(exc: BaseException, host: str) -> str:
     return f"could not connect to {host}: {one_line(message) or type(exc).__name__}"
 
 
+class _TrustTransport(httpx.AsyncBaseTransport):
+    """Two transports: one for configured URLs, one for hops that must stay public.
+
+    Separate pools, so that a redirect can never reuse a connection opened to an inward address
+    for a configured source: every connection in the outward pool was checked as public.
+    """
+
+    def __init__(self, inward: httpx.AsyncBaseTransport, outward: httpx.AsyncBaseTransport):
+        self._inward = inward
+        self._outward = outward
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self._outward if request.extensions.get(_OUTWARD_ONLY) else self._inward
+        return await transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        try:
+            await self._inward.aclose()
+        finally:
+            await self._outward.aclose()
+
+
 def _ssl_context() -> Callable[[], ssl.SSLContext]:
-    """The TLS context httpx would make (certifi's roots, or SSL_CERT_FILE / SSL_CERT_DIR),
-    made when the first https connection needs it and shared by the run's connections."""
+    """httpx's default context (certifi's roots, or SSL_CERT_FILE / SSL_CERT_DIR), made when
+    the first https connection needs it and shared by the client's connections."""
     made: list[ssl.SSLContext] = []
 
     def context() -> ssl.SSLContext:
         if not made:
-            if os.environ.get("SSL_CERT_FILE"):
-                made.append(ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"]))
-            elif os.environ.get("SSL_CERT_DIR"):
-                made.append(ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"]))
-            else:
-                import certifi
-
-                made.append(ssl.create_default_context(cafile=certifi.where()))
-            made[0].set_alpn_protocols(["http/1.1"])
+            made.append(httpx.create_ssl_context())
         return made[0]
 
     return context
 
 
-@dataclass(frozen=True)
-class Wires:
-    """The run's two ways out: configured URLs (`inward`) and hops that must stay public
-    (`outward`). Separate connections, so that a redirect can never reuse a connection opened
-    to an inward address for a configured source: every outward one was checked as public."""
-
-    inward: wire.Wire
-    outward: wire.Wire
-
-    async def aclose(self) -> None:
-        try:
-            await self.inward.aclose()
-        finally:
-            await self.outward.aclose()
-
-
-def build_wires(
+def build_client(
     settings: HttpSettings, network: Network | None = None, lookups: Lookups | None = None
-) -> Wires:
-    """The only HTTP client in `scrapers/`: the user agent and the encodings _BoundedDecoder can
-    inflate, and every connection made through the address checks of scrapers/network.py.
-    Redirects are followed by HttpSession (loops, hop counts, per-host limits and where a
-    redirect may lead are ours to enforce); no proxy from the environment (through a proxy we
-    could not see, or check, the address a request reaches); at most `global_limit` requests at
-    once (HttpSession's semaphore)."""
-    inward, outward = backends(network, lookups or Lookups((network or Network()).resolver))
+) -> httpx.AsyncClient:
+    """The only httpx client in `scrapers/`: explicit timeouts, pool size and user agent, and
+    every connection made through the address checks of scrapers/network.py."""
     context = _ssl_context()
-    defaults = {
-        "Accept": "*/*",
-        "Connection": "keep-alive",
-        "User-Agent": settings.user_agent,
-        "Accept-Encoding": "gzip, deflate",
-    }
-    return Wires(wire.Wire(inward, context, defaults), wire.Wire(outward, context, defaults))
+    inward, outward = backends(network, lookups or Lookups((network or Network()).resolver))
+    return httpx.AsyncClient(
+        # HTTP/1.1 written and read by scrapers/wire.py; at most `global_limit` requests run at
+        # once (HttpSession's semaphore), so there is no pool limit to wait for.
+        transport=_TrustTransport(Wire(inward, context), Wire(outward, context)),
+        timeout=httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.write_timeout,
+            pool=settings.pool_timeout,
+        ),
+        headers={
+            "User-Agent": settings.user_agent,
+            # Only what _BoundedDecoder can inflate under the size cap.
+            "Accept-Encoding": "gzip, deflate",
+        },
+        # Redirects are followed by HttpSession so that loops, hop counts, per-host limits and
+        # where a redirect may lead are ours to enforce.
+        follow_redirects=False,
+        # No proxy from the environment: through a proxy we could not see, or check, the
+        # address a request reaches.
+        trust_env=False,
+    )
 
 
-def _origin(url: URL) -> tuple[str, str, int | None]:
-    return url.scheme, url.host, url.effective_port
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
 
 
 @dataclass
 class HttpSession:
     """Shared by all sources of one run: the client, the limits and per-host bookkeeping."""
 
-    wires: Wires
+    client: httpx.AsyncClient
     settings: HttpSettings
     # Where `parse` runs its calls; open_session makes one per run.
     workers: WorkerPool | None = None
@@ -354,11 +369,6 @@ class HttpSession:
     # The post-processing step wrapped for a worker, made once: a worker unpickles each distinct
     # callable once, so the step's state (a compiled matcher) lives on from source to source.
     _steps: dict[str, Callable[..., Any]] = field(default_factory=dict, init=False)
-    _timeouts: wire.Timeouts = field(init=False)
-
-    def __post_init__(self) -> None:
-        s = self.settings
-        self._timeouts = wire.Timeouts(s.connect_timeout, s.read_timeout, s.write_timeout)
 
     def _host_limit(self, host: str) -> asyncio.Semaphore:
         if host not in self._host_limits:
@@ -487,8 +497,8 @@ class HttpSession:
             if not follow_redirects or response.status not in _REDIRECTS or not location:
                 return response
             try:
-                target = URL.parse(current).join(location)
-            except InvalidURL as exc:
+                target = httpx.URL(current).join(location)
+            except httpx.InvalidURL as exc:
                 raise SourceError(f"bad redirect to {redact_url(location)!r}: {exc}") from None
             if target.scheme not in ("http", "https"):
                 raise SourceError(f"redirect to unsupported URL scheme '{target.scheme}'")
@@ -501,12 +511,12 @@ class HttpSession:
                 break
             if response.status == 303 or (response.status in (301, 302) and method == "POST"):
                 method, body = "GET", None
-            if _origin(target) != _origin(URL.parse(current)):
+            if _origin(target) != _origin(httpx.URL(current)):
                 # Credentials are for the scheme, host and port they were meant for, never for
                 # wherever a server sends us (https → http on the same host included).
                 for name in [n for n in sent if _CREDENTIAL_HEADER.search(n)]:
                     del sent[name]
-                target = target.without_userinfo()
+                target = target.copy_with(userinfo=b"")
                 if body is not None:
                     # A 307/308 would re-send the form (a client secret, say) to the new host.
                     raise SourceError(
@@ -526,8 +536,8 @@ class HttpSession:
         min_interval: float,
         outward_only: bool,
     ) -> Response:
-        parsed = URL.parse(url)
-        host = parsed.netloc
+        parsed = httpx.URL(url)
+        host = parsed.netloc.decode("ascii", "replace")
         failure = self.lookups.failure(parsed.host) if self.lookups is not None else None
         if failure is not None:
             # Before any polite pause: offline, waiting our turn for a dead name only wastes time.
@@ -537,7 +547,7 @@ class HttpSession:
             await self._pace(host, parsed.host, min_interval)
             try:
                 response = await self._exchange(
-                    method, url, parsed, headers, data, attempt + 1, outward_only
+                    method, url, headers, data, host, attempt + 1, outward_only
                 )
             except _Transient as exc:
                 if attempt >= self.settings.max_retries:
@@ -579,35 +589,41 @@ class HttpSession:
         self,
         method: str,
         url: str,
-        parsed: URL,
         headers: dict[str, str],
         data: Mapping[str, str] | None,
+        host: str,
         attempt: int,
         outward_only: bool,
     ) -> Response:
         settings = self.settings
-        host = parsed.netloc
         # The deadline starts once we hold a slot: waiting our turn is not the server's fault.
         async with self._host_limit(host), self._global():
             try:
                 async with asyncio.timeout(settings.deadline):
-                    way = self.wires.outward if outward_only else self.wires.inward
-                    raw = await way.request(method, parsed, headers, data, self._timeouts)
+                    request = self.client.build_request(
+                        method,
+                        url,
+                        headers=headers,
+                        data=data,
+                        extensions={_OUTWARD_ONLY: outward_only},
+                    )
+                    raw = await self.client.send(request, stream=True)
                     try:
-                        if raw.status in _REDIRECTS or raw.status == 304:
+                        if raw.status_code in _REDIRECTS or raw.status_code == 304:
                             body = b""
                         else:
                             body = await self._read_body(raw)
                     finally:
-                        await raw.body.aclose()
-            except (TimeoutError, wire.HTTPError) as exc:
+                        await raw.aclose()
+            except (TimeoutError, httpx.HTTPError) as exc:
                 raise _failure(exc, host, url, settings) from None
-        peer = raw.peer_stream.get_extra_info(PEER_ADDRESS)
+        stream = raw.extensions.get("network_stream")
+        peer = stream.get_extra_info(PEER_ADDRESS) if stream is not None else None
         return Response(
             # Without user information: the URL is the base of the links in a feed, and they
             # must not carry the feed's password into stored evidence.
-            url=str(raw.url.without_userinfo()),
-            status=raw.status,
+            url=str(raw.url.copy_with(userinfo=b"")),
+            status=raw.status_code,
             reason_phrase=raw.reason_phrase,
             headers=raw.headers,
             body=body,
@@ -615,18 +631,18 @@ class HttpSession:
             peer=peer if isinstance(peer, str) else None,
         )
 
-    async def _read_body(self, raw: wire.WireResponse) -> bytes:
+    async def _read_body(self, raw: httpx.Response) -> bytes:
         limit = self.settings.max_body_bytes
         too_big = f"response larger than {describe_size(limit)}"
         declared = raw.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise SourceError(too_big)
         decoder = _BoundedDecoder(raw.headers.get("content-encoding"), limit)
-        on_wire = 0
+        wire = 0
         parts: list[bytes] = []
-        async for chunk in raw.body:
-            on_wire += len(chunk)
-            if on_wire > limit:
+        async for chunk in raw.aiter_raw():
+            wire += len(chunk)
+            if wire > limit:
                 raise SourceError(too_big)
             parts.append(decoder.feed(chunk))
         parts.append(decoder.flush())
@@ -661,16 +677,13 @@ async def open_session(
     workers.prestart(start_parsers)
     lookups = Lookups((network or Network()).resolver)
     try:
-        wires = build_wires(settings, network, lookups)
-        try:
+        async with build_client(settings, network, lookups) as client:
             yield HttpSession(
-                wires=wires,
+                client=client,
                 settings=settings,
                 workers=workers,
                 lookups=lookups,
                 postprocess=postprocess,
             )
-        finally:
-            await wires.aclose()
     finally:
         await workers.aclose()

@@ -29,12 +29,12 @@ import contextlib
 import ipaddress
 import socket
 import ssl
-import sys
 import typing
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from scrapers import wire
+import httpcore
+
 from scrapers.errors import SourceError
 
 __all__ = [
@@ -70,9 +70,8 @@ class Network:
     """How names are found and addresses reached; the default is the real network."""
 
     resolver: Resolver = system_resolver
-    # Connects to an IP address; None means real sockets (AsyncioBackend). Anything with
-    # AsyncioBackend's `connect_tcp` will do, an httpcore network backend included (tests).
-    dial: typing.Any = None
+    # Connects to an IP address; None means real sockets (AsyncioBackend).
+    dial: httpcore.AsyncNetworkBackend | None = None
 
 
 def address_kind(address: str) -> str:
@@ -182,10 +181,10 @@ class Lookups:
         return addresses
 
 
-class _Connected:
+class _Connected(httpcore.AsyncNetworkStream):
     """A connection that remembers the address it was made to."""
 
-    def __init__(self, stream: typing.Any, address: str) -> None:
+    def __init__(self, stream: httpcore.AsyncNetworkStream, address: str) -> None:
         self._stream = stream
         self._address = address
 
@@ -203,7 +202,7 @@ class _Connected:
         ssl_context: ssl.SSLContext,
         server_hostname: str | None = None,
         timeout: float | None = None,
-    ) -> typing.Any:
+    ) -> httpcore.AsyncNetworkStream:
         secured = await self._stream.start_tls(ssl_context, server_hostname, timeout)
         return _Connected(secured, self._address)
 
@@ -213,14 +212,16 @@ class _Connected:
         return self._stream.get_extra_info(info)
 
 
-class GuardedBackend:
-    """The client's network seam: resolve, check every address, connect to a checked one.
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network seam: resolve, check every address, connect to a checked one.
 
     `inward=True` serves configured URLs (anything but link-local); `inward=False` serves
     redirects that came from a public address (public addresses only).
     """
 
-    def __init__(self, lookups: Lookups, dial: typing.Any, *, inward: bool) -> None:
+    def __init__(
+        self, lookups: Lookups, dial: httpcore.AsyncNetworkBackend, *, inward: bool
+    ) -> None:
         self._lookups = lookups
         self._dial = dial
         self._inward = inward
@@ -239,8 +240,8 @@ class GuardedBackend:
         port: int,
         timeout: float | None = None,
         local_address: str | None = None,
-        socket_options: Iterable[typing.Any] | None = None,
-    ) -> typing.Any:
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         addresses = await self._lookups.resolve(host, port, timeout)
         allowed: list[str] = []
         refusal = ""
@@ -261,8 +262,8 @@ class GuardedBackend:
                     local_address=local_address,
                     socket_options=socket_options,
                 )
-            except Exception as exc:
-                if not _connect_failure(exc) or n == len(allowed):
+            except (httpcore.ConnectError, httpcore.ConnectTimeout):
+                if n == len(allowed):
                     raise  # here, so that the cause (refused, unreachable) stays attached
                 continue  # try the next address, as a browser would
             return _Connected(stream, address)
@@ -272,16 +273,16 @@ class GuardedBackend:
         self,
         path: str,
         timeout: float | None = None,
-        socket_options: Iterable[typing.Any] | None = None,
-    ) -> typing.Any:
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         raise SourceError("internal error: sources are never read from a local socket")
 
     async def sleep(self, seconds: float) -> None:
         await self._dial.sleep(seconds)
 
 
-class _AsyncioStream:
-    """A TCP (or TLS) connection on asyncio's own streams, raising scrapers/wire.py's errors."""
+class _AsyncioStream(httpcore.AsyncNetworkStream):
+    """A TCP (or TLS) connection on asyncio's own streams, with httpcore's exception types."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
@@ -292,9 +293,9 @@ class _AsyncioStream:
             async with asyncio.timeout(timeout):
                 return await self._reader.read(max_bytes)
         except TimeoutError:
-            raise wire.ReadTimeout("timed out reading") from None
+            raise httpcore.ReadTimeout("timed out reading") from None
         except OSError as exc:
-            raise wire.ReadError(str(exc)) from exc
+            raise httpcore.ReadError(str(exc)) from exc
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
@@ -304,9 +305,9 @@ class _AsyncioStream:
                 self._writer.write(buffer)
                 await self._writer.drain()
         except TimeoutError:
-            raise wire.WriteTimeout("timed out writing") from None
+            raise httpcore.WriteTimeout("timed out writing") from None
         except OSError as exc:
-            raise wire.WriteError(str(exc)) from exc
+            raise httpcore.WriteError(str(exc)) from exc
 
     async def aclose(self) -> None:
         # Not waiting for the close to complete: over TLS that waits for the peer's
@@ -318,16 +319,16 @@ class _AsyncioStream:
         ssl_context: ssl.SSLContext,
         server_hostname: str | None = None,
         timeout: float | None = None,
-    ) -> typing.Any:
+    ) -> httpcore.AsyncNetworkStream:
         try:
             async with asyncio.timeout(timeout):
                 await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
         except TimeoutError:
             await self.aclose()
-            raise wire.ConnectTimeout("timed out in the TLS handshake") from None
+            raise httpcore.ConnectTimeout("timed out in the TLS handshake") from None
         except (OSError, EOFError) as exc:  # ssl.SSLError is an OSError
             await self.aclose()
-            raise wire.ConnectError(str(exc)) from exc
+            raise httpcore.ConnectError(str(exc)) from exc
         return self
 
     def get_extra_info(self, info: str) -> typing.Any:
@@ -337,9 +338,9 @@ class _AsyncioStream:
         return self._writer.get_extra_info(names.get(info, info))
 
 
-class AsyncioBackend:
-    """Connections on asyncio's streams, with as little as possible between the socket and the
-    caller (a refresh makes hundreds of connections)."""
+class AsyncioBackend(httpcore.AsyncNetworkBackend):
+    """Connections on asyncio's streams: what httpcore's anyio backend does, with less between
+    the socket and the caller (a refresh makes hundreds of connections)."""
 
     async def connect_tcp(
         self,
@@ -347,16 +348,16 @@ class AsyncioBackend:
         port: int,
         timeout: float | None = None,
         local_address: str | None = None,
-        socket_options: Iterable[typing.Any] | None = None,
-    ) -> typing.Any:
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         local = (local_address, 0) if local_address else None
         try:
             async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_connection(host, port, local_addr=local)
         except TimeoutError:
-            raise wire.ConnectTimeout("timed out connecting") from None
+            raise httpcore.ConnectTimeout("timed out connecting") from None
         except OSError as exc:
-            raise wire.ConnectError(str(exc)) from exc
+            raise httpcore.ConnectError(str(exc)) from exc
         sock = writer.get_extra_info("socket")
         for option in socket_options or ():
             sock.setsockopt(*option)
@@ -366,20 +367,12 @@ class AsyncioBackend:
         self,
         path: str,
         timeout: float | None = None,
-        socket_options: Iterable[typing.Any] | None = None,
-    ) -> typing.Any:
-        raise wire.ConnectError("no unix sockets here")
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("no unix sockets here")
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
-
-
-def _connect_failure(exc: Exception) -> bool:
-    """A dialler's "could not connect" (ours, or httpcore's from a test's dialler)."""
-    if isinstance(exc, wire.ConnectError | wire.ConnectTimeout):
-        return True
-    httpcore = sys.modules.get("httpcore")
-    return httpcore is not None and isinstance(exc, httpcore.ConnectError | httpcore.ConnectTimeout)
 
 
 def backends(network: Network | None, lookups: Lookups) -> tuple[GuardedBackend, GuardedBackend]:

@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
 from scrapers.base import Item, Outcome, SourceSpec, Validators
 from scrapers.errors import SourceError
 from scrapers.http import HttpSession, raise_for_status
@@ -60,8 +62,6 @@ _INVISIBLE_TAGS = ["script", "style", "noscript", "template"]
 
 
 def _check_selector(selector: str) -> None:
-    from selectolax.lexbor import LexborHTMLParser, SelectolaxError  # a page source only
-
     try:
         LexborHTMLParser("<html></html>").css(selector)
     except (SelectolaxError, ValueError):
@@ -90,8 +90,6 @@ def check_options(options: Mapping[str, Any]) -> None:
 
 def watched_text(html: str, selector: str) -> str:
     """The visible text under `selector`, one normalised line per block."""
-    from selectolax.lexbor import LexborHTMLParser, SelectolaxError
-
     tree = LexborHTMLParser(html)
     tree.strip_tags(_INVISIBLE_TAGS)
     try:

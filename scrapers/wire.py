@@ -1,247 +1,70 @@
-"""HTTP/1.1 on the wire: the client under scrapers/http.py.
+"""HTTP/1.1 on the wire: the transport under scrapers/http.py's httpx client.
 
-httpx and httpcore cost a refresh about 2 ms of CPU per request (their pool, h11, anyio, the
-client's cookie jar and URL merging) and a sixth of its start-up to import; for 200 feeds that
-is more than parsing them. This client writes the request and reads the response itself, on the
-run's network backend (scrapers/network.py: the address checks, the peer address, a test's
-dialler), for about a tenth of that. It keeps httpx's behaviour where HttpSession relies on it:
-the same request headers in the same order, URLs read by scrapers/urls.py (httpx's rules),
-response headers decoded as httpx decodes them, and exceptions of the same names and meanings
-(`ConnectError` carrying the OS error as its cause, "… without sending …" when a server hangs
-up early).
+httpx's own transport goes through httpcore's connection pool, h11 and anyio: about 2 ms of CPU
+per request, which for 200 feeds is more than parsing them. This one writes the request and reads
+the response itself, on the run's network backend (scrapers/network.py: the address checks, the
+peer address, a test's dialler), for about a tenth of that. What it does:
 
-- One request at a time per connection; a connection whose response was read to its end, over
-  HTTP/1.1 and without `Connection: close`, is kept for the next request to the same origin
-  (dropped after `KEEPALIVE_EXPIRY` seconds, or when the server has closed it meanwhile).
-- Bodies framed by Content-Length, chunked transfer coding, or the end of the connection; none
-  for HEAD, 1xx, 204 and 304; informational 1xx answers before the real one are skipped.
-- The timeouts `connect`, `read` (per read) and `write`; a response head is at most `MAX_HEAD`
-  bytes; anything that is not HTTP/1.x is a protocol error.
+- one request at a time per connection; a connection whose response was read to its end, over
+  HTTP/1.1 and without `Connection: close`, is kept for the next request to the same origin (and
+  dropped after `KEEPALIVE_EXPIRY` seconds, or when the server has closed it meanwhile);
+- bodies framed by Content-Length, chunked transfer coding, or the end of the connection; none for
+  HEAD, 1xx, 204 and 304; informational 1xx answers before the real one are skipped;
+- the timeouts of the request (`connect`, `read` per read, `write`) and httpx's exception types,
+  with the messages httpcore gives where scrapers/http.py reads them ("… without sending …");
+- a response head is at most `MAX_HEAD` bytes; anything that is not HTTP/1.x is a protocol error.
 
-The body is not decoded here: HttpSession reads it raw and inflates it under its size cap.
+The body is not decoded here: `HttpSession` reads it raw and inflates it under its size cap.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ssl
-import sys
 import time
-from base64 import b64encode
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
 from typing import Any, NoReturn
-from urllib.parse import unquote, urlencode
 
-from scrapers.urls import URL, InvalidURL
+import httpcore
+import httpx
 
-__all__ = [
-    "KEEPALIVE_EXPIRY",
-    "MAX_HEAD",
-    "Body",
-    "ConnectError",
-    "ConnectTimeout",
-    "HTTPError",
-    "Headers",
-    "InvalidURL",
-    "LocalProtocolError",
-    "ReadError",
-    "ReadTimeout",
-    "RemoteProtocolError",
-    "TimeoutException",
-    "Timeouts",
-    "TransportError",
-    "UnsupportedProtocol",
-    "Wire",
-    "WireResponse",
-    "WriteError",
-    "WriteTimeout",
-]
+__all__ = ["KEEPALIVE_EXPIRY", "MAX_HEAD", "Wire"]
 
 KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept (httpx's default)
 MAX_HEAD = 64 * 1024  # status line and headers together
 _READ_SIZE = 64 * 1024
 _NO_BODY = frozenset({204, 304})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+_EXCEPTIONS: dict[type[Exception], type[httpx.TransportError]] = {
+    httpcore.ConnectTimeout: httpx.ConnectTimeout,
+    httpcore.ReadTimeout: httpx.ReadTimeout,
+    httpcore.WriteTimeout: httpx.WriteTimeout,
+    httpcore.PoolTimeout: httpx.PoolTimeout,
+    httpcore.ConnectError: httpx.ConnectError,
+    httpcore.ReadError: httpx.ReadError,
+    httpcore.WriteError: httpx.WriteError,
+    httpcore.RemoteProtocolError: httpx.RemoteProtocolError,
+    httpcore.LocalProtocolError: httpx.LocalProtocolError,
+}
+Origin = tuple[str, str, int]
 
 
-# ----------------------------------------------------------------------------- exceptions
-
-
-class HTTPError(Exception):
-    """Anything that went wrong in an exchange (httpx's names, for the same cases)."""
-
-
-class TransportError(HTTPError):
-    pass
-
-
-class TimeoutException(TransportError):
-    pass
-
-
-class ConnectTimeout(TimeoutException):
-    pass
-
-
-class ReadTimeout(TimeoutException):
-    pass
-
-
-class WriteTimeout(TimeoutException):
-    pass
-
-
-class NetworkError(TransportError):
-    pass
-
-
-class ConnectError(NetworkError):
-    pass
-
-
-class ReadError(NetworkError):
-    pass
-
-
-class WriteError(NetworkError):
-    pass
-
-
-class ProtocolError(TransportError):
-    pass
-
-
-class RemoteProtocolError(ProtocolError):
-    pass
-
-
-class LocalProtocolError(ProtocolError):
-    pass
-
-
-class UnsupportedProtocol(TransportError):
-    pass
-
-
-def _httpcore_exceptions() -> dict[type[Exception], type[HTTPError]]:
-    """httpcore's exceptions, which a dialler written against httpcore (a test's) raises."""
-    httpcore = sys.modules.get("httpcore")
-    if httpcore is None:
-        return {}
-    return {
-        httpcore.ConnectTimeout: ConnectTimeout,
-        httpcore.ReadTimeout: ReadTimeout,
-        httpcore.WriteTimeout: WriteTimeout,
-        httpcore.ConnectError: ConnectError,
-        httpcore.ReadError: ReadError,
-        httpcore.WriteError: WriteError,
-        httpcore.RemoteProtocolError: RemoteProtocolError,
-    }
-
-
-def reraise(exc: Exception) -> NoReturn:
-    """Raise an httpcore exception as ours (the original kept as the cause, where HttpSession
-    looks for what refused or failed); anything else as it is."""
-    for kind, to in _httpcore_exceptions().items():
+def _reraise(exc: Exception) -> NoReturn:
+    """Raise httpcore's exception as httpx's, the original kept as the cause (scrapers/http.py
+    reads the cause chain: refused, unresolvable, TLS); anything else as it is."""
+    for kind, to in _EXCEPTIONS.items():
         if isinstance(exc, kind):
             raise to(str(exc)) from exc
     raise exc
 
 
-def _protocol(message: str) -> RemoteProtocolError:
-    return RemoteProtocolError(message)
-
-
-# ----------------------------------------------------------------------------- messages
-
-
-class Headers:
-    """Response headers: case-insensitive, repeated ones joined by ", " (as httpx does), text
-    decoded as ASCII, else UTF-8, else ISO-8859-1 for the whole set (as httpx does)."""
-
-    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
-        self.raw = raw
-        encoding = "iso-8859-1"
-        for candidate in ("ascii", "utf-8"):
-            try:
-                for name, value in raw:
-                    name.decode(candidate)
-                    value.decode(candidate)
-            except UnicodeDecodeError:
-                continue
-            encoding = candidate
-            break
-        self._items = [(n.decode(encoding).lower(), v.decode(encoding)) for n, v in raw]
-
-    def get(self, name: str, default: Any = None) -> Any:
-        key = name.lower()
-        values = [value for n, value in self._items if n == key]
-        return ", ".join(values) if values else default
-
-    def get_list(self, name: str) -> list[str]:
-        key = name.lower()
-        return [value for n, value in self._items if n == key]
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and any(n == name.lower() for n, _ in self._items)
-
-    def items(self) -> list[tuple[str, str]]:
-        return list(self._items)
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    connect: float | None = None
-    read: float | None = None
-    write: float | None = None
-
-
-def request_bytes(
-    method: str,
-    url: URL,
-    defaults: Mapping[str, str],
-    headers: Mapping[str, str],
-    data: Mapping[str, str] | None,
-) -> bytes:
-    """The request as httpx would send it: Host first, then the client's default headers, then
-    the request's (a request header replaces a default of the same name), then the length and
-    type of a form body, then Basic authentication from the URL's user information."""
-    merged: dict[str, tuple[str, str]] = {}
-    for name, value in [*defaults.items(), *headers.items()]:
-        merged.pop(name.lower(), None)
-        merged[name.lower()] = (name, value)
-    body = b""
-    if data is not None:
-        body = urlencode(list(data.items()), doseq=True).encode("utf-8")
-        for name, value in (
-            ("Content-Length", str(len(body))),
-            ("Content-Type", "application/x-www-form-urlencoded"),
-        ):
-            merged.setdefault(name.lower(), (name, value))
-    if url.userinfo:
-        # User information in the URL is sent as Basic authentication (httpx does the same).
-        user, _, password = url.userinfo.partition(":")
-        pair = unquote(user).encode("utf-8") + b":" + unquote(password).encode("utf-8")
-        if pair != b":":
-            merged["authorization"] = ("Authorization", "Basic " + b64encode(pair).decode())
-    lines = [f"{method} {url.target} HTTP/1.1", f"Host: {url.netloc}"]
-    lines += [f"{name}: {value}" for name, value in merged.values()]
-    message = "\r\n".join(lines)
-    if any(ch in message for ch in ("\0",)) or any(
-        "\r" in f"{n}{v}" or "\n" in f"{n}{v}" for n, v in merged.values()
-    ):
-        raise LocalProtocolError("Illegal header value")
-    return message.encode("ascii") + b"\r\n\r\n" + body
-
-
-# ----------------------------------------------------------------------------- the wire
+def _protocol(message: str) -> httpx.RemoteProtocolError:
+    return httpx.RemoteProtocolError(message)
 
 
 class _Connection:
     """One connection and what has been read from it beyond the last response."""
 
-    def __init__(self, stream: Any, origin: tuple[str, str, int]) -> None:
+    def __init__(self, stream: Any, origin: Origin) -> None:
         self.stream = stream
         self.origin = origin
         self.buffer = bytearray()
@@ -252,7 +75,7 @@ class _Connection:
         try:
             data = await self.stream.read(_READ_SIZE, timeout)
         except Exception as exc:
-            reraise(exc)
+            _reraise(exc)
         if not data:
             return False
         self.buffer += data
@@ -305,7 +128,7 @@ def _head(raw: bytes) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes]]]:
     return parts[0], int(parts[1]), parts[2] if len(parts) > 2 else b"", headers
 
 
-def _values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
+def _values(headers: list[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
     return [value for key, value in headers if key.lower() == name]
 
 
@@ -318,8 +141,10 @@ def _framing(method: str, status: int, headers: list[tuple[bytes, bytes]]) -> tu
         if codings.replace(b" ", b"").split(b",")[-1] != b"chunked":
             raise _protocol("unsupported transfer encoding")
         return "chunked", 0
-    declared = b",".join(_values(headers, b"content-length")).split(b",")
-    lengths = {value.strip() for value in declared} - {b""}
+    lengths = {
+        value.strip() for value in b",".join(_values(headers, b"content-length")).split(b",")
+    }
+    lengths.discard(b"")
     if not lengths:
         return "close", 0
     if len(lengths) > 1 or not next(iter(lengths)).isdigit():
@@ -327,39 +152,39 @@ def _framing(method: str, status: int, headers: list[tuple[bytes, bytes]]) -> tu
     return "length", int(next(iter(lengths)))
 
 
-class Body:
+class _Body(httpx.AsyncByteStream):
     """A response body read straight from its connection; the connection goes back to its
-    wire once the body was read to its end, or is closed when it was not."""
+    transport once the body was read to its end (or is closed when it was not)."""
 
     def __init__(
-        self,
-        wire: Wire,
-        connection: _Connection,
-        framing: tuple[str, int],
-        reusable: bool,
-        timeout: float | None,
+        self, wire: Wire, connection: _Connection, framing: tuple[str, int], reusable: bool
     ) -> None:
         self._wire = wire
-        self._connection: _Connection | None = connection
+        self._connection = connection
         self._mode, self._left = framing
         self._reusable = reusable
-        self._timeout = timeout
+        self._timeout: float | None = None
         self._done = self._mode == "none" or (self._mode == "length" and self._left == 0)
 
+    def read_timeout(self, timeout: float | None) -> None:
+        self._timeout = timeout
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._done or self._connection is None:
+        if self._done:
             return
         if self._mode == "length":
-            chunks = self._by_length(self._connection)
+            async for chunk in self._by_length():
+                yield chunk
         elif self._mode == "chunked":
-            chunks = self._chunked(self._connection)
+            async for chunk in self._chunked():
+                yield chunk
         else:
-            chunks = self._to_close(self._connection)
-        async for chunk in chunks:
-            yield chunk
+            async for chunk in self._to_close():
+                yield chunk
         self._done = True
 
-    async def _by_length(self, conn: _Connection) -> AsyncIterator[bytes]:
+    async def _by_length(self) -> AsyncIterator[bytes]:
+        conn = self._connection
         while self._left > 0:
             if not conn.buffer and not await conn.fill(self._timeout):
                 raise _protocol(
@@ -370,8 +195,11 @@ class Body:
             self._left -= len(chunk)
             yield chunk
 
-    async def _chunked(self, conn: _Connection) -> AsyncIterator[bytes]:
-        eof = "peer closed connection without sending complete message body: incomplete chunks"
+    async def _chunked(self) -> AsyncIterator[bytes]:
+        conn = self._connection
+        eof = (
+            "peer closed connection without sending complete message body: incomplete chunked read"
+        )
         while True:
             size_line = (await conn.line(self._timeout, 1024, eof)).split(b";", 1)[0].strip()
             try:
@@ -394,7 +222,8 @@ class Body:
             if await conn.line(self._timeout, 2, eof):
                 raise _protocol("chunk not followed by CRLF")
 
-    async def _to_close(self, conn: _Connection) -> AsyncIterator[bytes]:
+    async def _to_close(self) -> AsyncIterator[bytes]:
+        conn = self._connection
         self._reusable = False
         if conn.buffer:
             yield conn.take(len(conn.buffer))
@@ -402,7 +231,7 @@ class Body:
             yield conn.take(len(conn.buffer))
 
     async def aclose(self) -> None:
-        connection, self._connection = self._connection, None
+        connection, self._connection = self._connection, None  # type: ignore[assignment]
         if connection is None:
             return
         if self._done and self._reusable:
@@ -411,30 +240,13 @@ class Body:
             await self._wire.drop(connection)
 
 
-@dataclass
-class WireResponse:
-    url: URL
-    status: int
-    reason_phrase: str
-    headers: Headers
-    body: Body
-    peer_stream: Any  # the connection's stream (get_extra_info)
+class Wire(httpx.AsyncBaseTransport):
+    """An httpx transport speaking HTTP/1.1 over `backend` (an httpcore network backend)."""
 
-
-class Wire:
-    """HTTP/1.1 over `backend` (scrapers/network.py's GuardedBackend, or any object with its
-    `connect_tcp`), with `defaults` as the default request headers."""
-
-    def __init__(
-        self,
-        backend: Any,
-        ssl_context: Callable[[], ssl.SSLContext],
-        defaults: Mapping[str, str],
-    ) -> None:
+    def __init__(self, backend: Any, ssl_context: Callable[[], ssl.SSLContext]) -> None:
         self._backend = backend
         self._ssl = ssl_context  # made on the first https connection (loading roots takes time)
-        self._defaults = dict(defaults)
-        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._idle: dict[Origin, list[_Connection]] = {}
         self._open: set[_Connection] = set()
 
     def release(self, connection: _Connection) -> None:
@@ -446,7 +258,7 @@ class Wire:
         self._open.discard(connection)
         await connection.close()
 
-    async def _connection(self, origin: tuple[str, str, int], timeout: float | None) -> _Connection:
+    async def _connection(self, origin: Origin, timeouts: dict[str, Any]) -> _Connection:
         idle = self._idle.get(origin)
         now = time.monotonic()
         while idle:
@@ -455,59 +267,58 @@ class Wire:
                 return connection
             await self.drop(connection)
         scheme, host, port = origin
+        timeout = timeouts.get("connect")
         try:
             stream = await self._backend.connect_tcp(host, port, timeout=timeout)
             if scheme == "https":
                 tls = self._ssl()
                 stream = await stream.start_tls(tls, server_hostname=host, timeout=timeout)
         except Exception as exc:
-            reraise(exc)
+            _reraise(exc)
         connection = _Connection(stream, origin)
         self._open.add(connection)
         return connection
 
-    async def request(
-        self,
-        method: str,
-        url: URL,
-        headers: Mapping[str, str],
-        data: Mapping[str, str] | None,
-        timeouts: Timeouts,
-    ) -> WireResponse:
-        """Send one request and read the response head; the body is read from `.body`."""
-        if url.scheme not in _DEFAULT_PORTS:
-            raise UnsupportedProtocol(f"Request URL has an unsupported protocol '{url.scheme}://'.")
-        if not url.host:
-            raise UnsupportedProtocol("Request URL is missing an 'http://' or 'https://' host.")
-        message = request_bytes(method, url, self._defaults, headers, data)
-        origin = (url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme])
-        connection = await self._connection(origin, timeouts.connect)
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if url.scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(
+                f"Request URL has an unsupported protocol '{url.scheme}://'."
+            )
+        host = url.raw_host.decode("ascii")  # IDNA-encoded: what DNS, TLS and Host name
+        origin = (url.scheme, host, url.port or (443 if url.scheme == "https" else 80))
+        timeouts = request.extensions.get("timeout", {})
+        message = _request_bytes(request)
+        connection = await self._connection(origin, timeouts)
         try:
             try:
-                await connection.stream.write(message, timeouts.write)
+                await connection.stream.write(message, timeouts.get("write"))
             except Exception as exc:
-                reraise(exc)
-            version, status, reason, raw = await self._response_head(connection, timeouts.read)
-            framing = _framing(method, status, raw)
+                _reraise(exc)
+            version, status, reason, headers = await self._response_head(connection, timeouts)
+            framing = _framing(request.method, status, headers)
         except BaseException:
             await self.drop(connection)
             raise
-        closing = b"close" in b",".join(_values(raw, b"connection")).lower()
-        body = Body(
-            self, connection, framing, version == b"HTTP/1.1" and not closing, timeouts.read
-        )
-        return WireResponse(
-            url=url,
-            status=status,
-            reason_phrase=reason.decode("ascii", errors="ignore"),
-            headers=Headers(raw),
-            body=body,
-            peer_stream=connection.stream,
+        asked = ",".join(request.headers.get_list("connection")).lower()
+        closing = "close" in asked or b"close" in b",".join(_values(headers, b"connection")).lower()
+        body = _Body(self, connection, framing, reusable=version == b"HTTP/1.1" and not closing)
+        body.read_timeout(timeouts.get("read"))
+        return httpx.Response(
+            status,
+            headers=headers,
+            stream=body,
+            extensions={
+                "http_version": version,
+                "reason_phrase": reason,
+                "network_stream": connection.stream,
+            },
         )
 
     async def _response_head(
-        self, connection: _Connection, timeout: float | None
+        self, connection: _Connection, timeouts: dict[str, Any]
     ) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes]]]:
+        read = timeouts.get("read")
         while True:
             at = 0
             while True:
@@ -517,7 +328,7 @@ class Wire:
                 if len(connection.buffer) > MAX_HEAD:
                     raise _protocol(f"response head larger than {MAX_HEAD // 1024} KB")
                 at = max(0, len(connection.buffer) - 3)
-                if not await connection.fill(timeout):
+                if not await connection.fill(read):
                     raise _protocol("Server disconnected without sending a response.")
             head = _head(connection.take(end + 4)[:-4])
             if not 100 <= head[1] < 200 or head[1] == 101:
@@ -528,3 +339,15 @@ class Wire:
         self._idle.clear()
         for connection in connections:
             await connection.close()
+
+
+def _request_bytes(request: httpx.Request) -> bytes:
+    """The request line, headers and body, checked for characters that would split them."""
+    target = request.url.raw_path
+    lines = [request.method.encode("ascii") + b" " + target + b" HTTP/1.1"]
+    for name, value in request.headers.raw:
+        if any(ch in name or ch in value for ch in (b"\r", b"\n", b"\0")):
+            raise httpx.LocalProtocolError("Illegal header value")
+        lines.append(name + b": " + value)
+    body = request.content
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import pickle
@@ -305,8 +306,6 @@ class WorkerPool:
         kept = self._pickles.get(id(func))
         if kept is not None and kept[0] is func:
             return kept[1]
-        import hashlib
-
         blob = pickle.dumps(func, protocol=pickle.HIGHEST_PROTOCOL)
         made = (hashlib.sha256(blob).digest(), blob)
         if len(self._pickles) >= _PICKLED_KEPT:
