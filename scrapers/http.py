@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, ParamSpec, TypeVar
 
+import httpcore
 import httpx
 
 from scrapers.base import Outcome, Validators
@@ -27,7 +28,6 @@ from scrapers.errors import SourceError, one_line, redact_url
 from scrapers.limits import DEFAULT_USER_AGENT, HttpSettings
 from scrapers.network import PEER_ADDRESS, Lookups, Network, backends, is_public
 from scrapers.text import decode_body
-from scrapers.wire import Wire
 from scrapers.worker import WorkerPool
 
 __all__ = [
@@ -157,39 +157,6 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def _failure(exc: Exception, host: str, url: str, settings: HttpSettings) -> Exception:
-    """What a failed exchange means: a SourceError, or a _Transient worth another attempt."""
-    if isinstance(exc, TimeoutError):
-        return SourceError(f"timed out after {_describe_seconds(settings.deadline)} s")
-    if isinstance(exc, httpx.ConnectTimeout):
-        return _Transient(
-            f"connection to {host} timed out after {_describe_seconds(settings.connect_timeout)} s"
-        )
-    if isinstance(exc, httpx.ReadTimeout):
-        return SourceError(
-            f"timed out after {_describe_seconds(settings.read_timeout)} s waiting for the server"
-        )
-    if isinstance(exc, httpx.WriteTimeout):
-        return SourceError(f"timed out after {_describe_seconds(settings.write_timeout)} s sending")
-    if isinstance(exc, httpx.PoolTimeout):
-        return SourceError(
-            f"timed out after {_describe_seconds(settings.pool_timeout)} s "
-            "waiting for a free connection"
-        )
-    if isinstance(exc, httpx.ConnectError):
-        return _Transient(_connect_reason(exc, host))
-    if isinstance(exc, httpx.RemoteProtocolError):
-        if "without sending" in str(exc) or "closed" in str(exc).lower():
-            return _Transient(f"{host} closed the connection without a complete response")
-        return SourceError(f"bad HTTP from {host}: {one_line(str(exc))}")
-    if isinstance(exc, httpx.ReadError):
-        return _Transient(f"connection reset by {host}")
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return SourceError(f"invalid URL {redact_url(url)!r}: {exc}")
-    detail = one_line(str(exc)) or type(exc).__name__
-    return SourceError(f"HTTP error from {host}: {detail}")
-
-
 class _Transient(Exception):
     """A failure worth retrying (the connection broke before we got an answer)."""
 
@@ -279,13 +246,13 @@ def _connect_reason(exc: BaseException, host: str) -> str:
 
 
 class _TrustTransport(httpx.AsyncBaseTransport):
-    """Two transports: one for configured URLs, one for hops that must stay public.
+    """Two connection pools: one for configured URLs, one for hops that must stay public.
 
     Separate pools, so that a redirect can never reuse a connection opened to an inward address
     for a configured source: every connection in the outward pool was checked as public.
     """
 
-    def __init__(self, inward: httpx.AsyncBaseTransport, outward: httpx.AsyncBaseTransport):
+    def __init__(self, inward: httpx.AsyncHTTPTransport, outward: httpx.AsyncHTTPTransport):
         self._inward = inward
         self._outward = outward
 
@@ -300,17 +267,20 @@ class _TrustTransport(httpx.AsyncBaseTransport):
             await self._outward.aclose()
 
 
-def _ssl_context() -> Callable[[], ssl.SSLContext]:
-    """httpx's default context (certifi's roots, or SSL_CERT_FILE / SSL_CERT_DIR), made when
-    the first https connection needs it and shared by the client's connections."""
-    made: list[ssl.SSLContext] = []
-
-    def context() -> ssl.SSLContext:
-        if not made:
-            made.append(httpx.create_ssl_context())
-        return made[0]
-
-    return context
+def _transport(
+    limits: httpx.Limits, context: ssl.SSLContext, backend: httpcore.AsyncNetworkBackend
+) -> httpx.AsyncHTTPTransport:
+    transport = httpx.AsyncHTTPTransport(verify=context, limits=limits)
+    # httpx takes no network backend, so the pool it built is replaced by one that uses ours
+    # (httpx's transport only maps requests and errors around `_pool`).
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=context,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=backend,
+    )
+    return transport
 
 
 def build_client(
@@ -318,12 +288,16 @@ def build_client(
 ) -> httpx.AsyncClient:
     """The only httpx client in `scrapers/`: explicit timeouts, pool size and user agent, and
     every connection made through the address checks of scrapers/network.py."""
-    context = _ssl_context()
+    limits = httpx.Limits(
+        max_connections=settings.global_limit,
+        max_keepalive_connections=settings.global_limit,
+    )
+    context = httpx.create_ssl_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
     inward, outward = backends(network, lookups or Lookups((network or Network()).resolver))
     return httpx.AsyncClient(
-        # HTTP/1.1 written and read by scrapers/wire.py; at most `global_limit` requests run at
-        # once (HttpSession's semaphore), so there is no pool limit to wait for.
-        transport=_TrustTransport(Wire(inward, context), Wire(outward, context)),
+        transport=_TrustTransport(
+            _transport(limits, context, inward), _transport(limits, context, outward)
+        ),
         timeout=httpx.Timeout(
             connect=settings.connect_timeout,
             read=settings.read_timeout,
@@ -615,8 +589,44 @@ class HttpSession:
                             body = await self._read_body(raw)
                     finally:
                         await raw.aclose()
-            except (TimeoutError, httpx.HTTPError) as exc:
-                raise _failure(exc, host, url, settings) from None
+            except TimeoutError:
+                raise SourceError(
+                    f"timed out after {_describe_seconds(settings.deadline)} s"
+                ) from None
+            except httpx.ConnectTimeout:
+                raise _Transient(
+                    f"connection to {host} timed out after "
+                    f"{_describe_seconds(settings.connect_timeout)} s"
+                ) from None
+            except httpx.ReadTimeout:
+                raise SourceError(
+                    f"timed out after {_describe_seconds(settings.read_timeout)} s "
+                    "waiting for the server"
+                ) from None
+            except httpx.WriteTimeout:
+                raise SourceError(
+                    f"timed out after {_describe_seconds(settings.write_timeout)} s sending"
+                ) from None
+            except httpx.PoolTimeout:
+                raise SourceError(
+                    f"timed out after {_describe_seconds(settings.pool_timeout)} s "
+                    "waiting for a free connection"
+                ) from None
+            except httpx.ConnectError as exc:
+                raise _Transient(_connect_reason(exc, host)) from None
+            except httpx.RemoteProtocolError as exc:
+                if "without sending" in str(exc) or "closed" in str(exc).lower():
+                    raise _Transient(
+                        f"{host} closed the connection without a complete response"
+                    ) from None
+                raise SourceError(f"bad HTTP from {host}: {one_line(str(exc))}") from None
+            except httpx.ReadError:
+                raise _Transient(f"connection reset by {host}") from None
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+                raise SourceError(f"invalid URL {redact_url(url)!r}: {exc}") from None
+            except httpx.HTTPError as exc:
+                detail = one_line(str(exc)) or type(exc).__name__
+                raise SourceError(f"HTTP error from {host}: {detail}") from None
         stream = raw.extensions.get("network_stream")
         peer = stream.get_extra_info(PEER_ADDRESS) if stream is not None else None
         return Response(

@@ -39,7 +39,6 @@ from scrapers.errors import SourceError
 
 __all__ = [
     "PEER_ADDRESS",
-    "AsyncioBackend",
     "GuardedBackend",
     "Lookups",
     "Network",
@@ -70,7 +69,7 @@ class Network:
     """How names are found and addresses reached; the default is the real network."""
 
     resolver: Resolver = system_resolver
-    # Connects to an IP address; None means real sockets (AsyncioBackend).
+    # Connects to an IP address; None means httpcore's own backend (real sockets).
     dial: httpcore.AsyncNetworkBackend | None = None
 
 
@@ -281,104 +280,10 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._dial.sleep(seconds)
 
 
-class _AsyncioStream(httpcore.AsyncNetworkStream):
-    """A TCP (or TLS) connection on asyncio's own streams, with httpcore's exception types."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._reader.read(max_bytes)
-        except TimeoutError:
-            raise httpcore.ReadTimeout("timed out reading") from None
-        except OSError as exc:
-            raise httpcore.ReadError(str(exc)) from exc
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
-        try:
-            async with asyncio.timeout(timeout):
-                self._writer.write(buffer)
-                await self._writer.drain()
-        except TimeoutError:
-            raise httpcore.WriteTimeout("timed out writing") from None
-        except OSError as exc:
-            raise httpcore.WriteError(str(exc)) from exc
-
-    async def aclose(self) -> None:
-        # Not waiting for the close to complete: over TLS that waits for the peer's
-        # close_notify, and a request slot must not be held for a server's manners.
-        self._writer.close()
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            async with asyncio.timeout(timeout):
-                await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
-        except TimeoutError:
-            await self.aclose()
-            raise httpcore.ConnectTimeout("timed out in the TLS handshake") from None
-        except (OSError, EOFError) as exc:  # ssl.SSLError is an OSError
-            await self.aclose()
-            raise httpcore.ConnectError(str(exc)) from exc
-        return self
-
-    def get_extra_info(self, info: str) -> typing.Any:
-        if info == "is_readable":  # while idle: the peer closed, or sent what was not asked for
-            return self._reader.at_eof() or bool(getattr(self._reader, "_buffer", b""))
-        names = {"client_addr": "sockname", "server_addr": "peername"}
-        return self._writer.get_extra_info(names.get(info, info))
-
-
-class AsyncioBackend(httpcore.AsyncNetworkBackend):
-    """Connections on asyncio's streams: what httpcore's anyio backend does, with less between
-    the socket and the caller (a refresh makes hundreds of connections)."""
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        local = (local_address, 0) if local_address else None
-        try:
-            async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(host, port, local_addr=local)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout("timed out connecting") from None
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        sock = writer.get_extra_info("socket")
-        for option in socket_options or ():
-            sock.setsockopt(*option)
-        return _AsyncioStream(reader, writer)
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("no unix sockets here")
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
 def backends(network: Network | None, lookups: Lookups) -> tuple[GuardedBackend, GuardedBackend]:
     """(inward, outward) backends sharing one run's name lookups."""
     network = network or Network()
-    dial = network.dial or AsyncioBackend()
+    dial = network.dial or httpcore.AnyIOBackend()
     return (
         GuardedBackend(lookups, dial, inward=True),
         GuardedBackend(lookups, dial, inward=False),
