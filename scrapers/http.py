@@ -7,7 +7,6 @@ person can read. Kinds never touch httpx directly.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
 import socket
@@ -322,6 +321,38 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
 
 
+def _exchange_error(
+    exc: httpx.HTTPError, settings: HttpSettings, host: str, url: str
+) -> SourceError | _Transient:
+    """What went wrong in one exchange, as one line; `_Transient` when trying again may help."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return _Transient(
+            f"connection to {host} timed out after {_describe_seconds(settings.connect_timeout)} s"
+        )
+    if isinstance(exc, httpx.ReadTimeout):
+        return SourceError(
+            f"timed out after {_describe_seconds(settings.read_timeout)} s waiting for the server"
+        )
+    if isinstance(exc, httpx.WriteTimeout):
+        return SourceError(f"timed out after {_describe_seconds(settings.write_timeout)} s sending")
+    if isinstance(exc, httpx.PoolTimeout):
+        return SourceError(
+            f"timed out after {_describe_seconds(settings.pool_timeout)} s "
+            "waiting for a free connection"
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return _Transient(_connect_reason(exc, host))
+    if isinstance(exc, httpx.RemoteProtocolError):
+        if "without sending" in str(exc) or "closed" in str(exc).lower():
+            return _Transient(f"{host} closed the connection without a complete response")
+        return SourceError(f"bad HTTP from {host}: {one_line(str(exc))}")
+    if isinstance(exc, httpx.ReadError):
+        return _Transient(f"connection reset by {host}")
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return SourceError(f"invalid URL {redact_url(url)!r}: {exc}")
+    return SourceError(f"HTTP error from {host}: {one_line(str(exc)) or type(exc).__name__}")
+
+
 @dataclass
 class HttpSession:
     """Shared by all sources of one run: the client, the limits and per-host bookkeeping."""
@@ -593,40 +624,8 @@ class HttpSession:
                 raise SourceError(
                     f"timed out after {_describe_seconds(settings.deadline)} s"
                 ) from None
-            except httpx.ConnectTimeout:
-                raise _Transient(
-                    f"connection to {host} timed out after "
-                    f"{_describe_seconds(settings.connect_timeout)} s"
-                ) from None
-            except httpx.ReadTimeout:
-                raise SourceError(
-                    f"timed out after {_describe_seconds(settings.read_timeout)} s "
-                    "waiting for the server"
-                ) from None
-            except httpx.WriteTimeout:
-                raise SourceError(
-                    f"timed out after {_describe_seconds(settings.write_timeout)} s sending"
-                ) from None
-            except httpx.PoolTimeout:
-                raise SourceError(
-                    f"timed out after {_describe_seconds(settings.pool_timeout)} s "
-                    "waiting for a free connection"
-                ) from None
-            except httpx.ConnectError as exc:
-                raise _Transient(_connect_reason(exc, host)) from None
-            except httpx.RemoteProtocolError as exc:
-                if "without sending" in str(exc) or "closed" in str(exc).lower():
-                    raise _Transient(
-                        f"{host} closed the connection without a complete response"
-                    ) from None
-                raise SourceError(f"bad HTTP from {host}: {one_line(str(exc))}") from None
-            except httpx.ReadError:
-                raise _Transient(f"connection reset by {host}") from None
-            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-                raise SourceError(f"invalid URL {redact_url(url)!r}: {exc}") from None
             except httpx.HTTPError as exc:
-                detail = one_line(str(exc)) or type(exc).__name__
-                raise SourceError(f"HTTP error from {host}: {detail}") from None
+                raise _exchange_error(exc, settings, host, url) from None
         stream = raw.extensions.get("network_stream")
         peer = stream.get_extra_info(PEER_ADDRESS) if stream is not None else None
         return Response(
