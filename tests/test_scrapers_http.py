@@ -127,7 +127,7 @@ def test_429_with_short_retry_after_waits_then_succeeds(server: LoopbackServer) 
     outcome = run(rss(url))
     assert outcome.state == "ok"
     assert len(server.requests) == 2
-    assert 0.9 <= outcome.elapsed < 3
+    assert 0.9 <= outcome.elapsed < 4  # waited the 1 s asked for, not the cap
 
 
 def test_429_with_long_retry_after_fails_at_once(server: LoopbackServer) -> None:
@@ -137,7 +137,7 @@ def test_429_with_long_retry_after_fails_at_once(server: LoopbackServer) -> None
     assert outcome.reason == "rate limited: server asks to retry after 3600 s"
     assert outcome.retry_after == 3600
     assert outcome.http_status == 429
-    assert outcome.elapsed < 1
+    assert outcome.elapsed < 3  # at once, not after an hour
     assert len(server.requests) == 1
 
 
@@ -148,7 +148,7 @@ def test_503_retry_after_as_http_date(server: LoopbackServer) -> None:
     assert outcome.state == "failed"
     assert outcome.reason is not None and outcome.reason.startswith("rate limited: server asks")
     assert outcome.retry_after is not None and 7100 < outcome.retry_after <= 7200
-    assert outcome.elapsed < 1
+    assert outcome.elapsed < 3
 
 
 def test_503_then_200_is_retried(server: LoopbackServer) -> None:
@@ -195,7 +195,7 @@ def test_server_that_never_answers_ends_at_the_deadline(server: LoopbackServer) 
     outcome = run(rss(url), settings=settings)
     assert outcome.state == "failed"
     assert outcome.reason == "timed out after 1.0 s"
-    assert 0.9 <= outcome.elapsed < 2
+    assert 0.9 <= outcome.elapsed < 3
     assert len(server.requests) == 1
 
 
@@ -205,7 +205,7 @@ def test_drip_feeding_server_ends_at_the_total_deadline(server: LoopbackServer) 
     outcome = run(rss(url), settings=fast_settings(read_timeout=1.0, deadline=2.0))
     assert outcome.state == "failed"
     assert outcome.reason == "timed out after 2.0 s"
-    assert 1.9 <= outcome.elapsed < 3
+    assert 1.9 <= outcome.elapsed < 4
 
 
 def test_body_over_the_cap_by_declared_length(server: LoopbackServer) -> None:
@@ -243,7 +243,7 @@ def test_gzip_bomb_is_stopped_early_with_bounded_memory(server: LoopbackServer) 
     assert outcome.state == "failed"
     assert outcome.reason == "response larger than 1 MB after decompression"
     assert peak < 16 * 1024 * 1024
-    assert outcome.elapsed < 2
+    assert outcome.elapsed < 4
 
 
 def test_gzip_feed_is_decoded(server: LoopbackServer) -> None:
@@ -298,18 +298,20 @@ def test_per_host_limit_caps_simultaneous_requests(server: LoopbackServer) -> No
 
 
 def test_sources_on_different_hosts_run_concurrently() -> None:
+    # Timeouts well above the delay: a loaded CI machine must not turn waiting into failing.
+    patient = fast_settings(read_timeout=5.0, deadline=8.0)
     with ExitStack() as stack:
         servers = [stack.enter_context(serve()) for _ in range(5)]
         specs = [
-            rss(s.route("/rss", Reply(body=FEED, content_type=RSS, delay=0.7)), f"s{i}")
+            rss(s.route("/rss", Reply(body=FEED, content_type=RSS, delay=1.0)), f"s{i}")
             for i, s in enumerate(servers)
         ]
         started = time.monotonic()
-        outcomes = collect(specs, {}, FAST)
+        outcomes = collect(specs, {}, patient)
         elapsed = time.monotonic() - started
     assert [o.state for o in outcomes] == ["ok"] * 5
-    # One after another would take five delays (3.5 s); together, one (and a parser's start).
-    assert elapsed < 2.8
+    # One after another would take five delays (5 s); together, one (and a parser's start).
+    assert elapsed < 3.8
 
 
 def test_global_limit_caps_all_hosts_together() -> None:

@@ -178,7 +178,7 @@ def test_credit_exhaustion_is_a_rate_limit(server: LoopbackServer) -> None:
     assert outcome.state == "failed"
     assert outcome.reason == "rate limited: server asks to retry after 7200 s"
     assert outcome.retry_after == 7200
-    assert outcome.elapsed < 1
+    assert outcome.elapsed < 3  # at once, not after two hours
 
 
 def test_sources_share_one_token(server: LoopbackServer) -> None:

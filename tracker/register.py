@@ -300,9 +300,8 @@ def checked_sources(db: Database, path: Path | None) -> SourcesFile:
 
     spec = load_sources(path)
     with db.read() as conn:
-        counts = {
-            c.slug: len(reads.milestones(conn).get(c.id, [])) for c in reads.commitments(conn)
-        }
+        by_commitment = reads.milestones(conn)
+        counts = {c.slug: len(by_commitment.get(c.id, [])) for c in reads.commitments(conn)}
     check_against(spec, counts)
     return spec
 
