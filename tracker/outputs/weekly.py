@@ -395,24 +395,27 @@ def _auto(r: WeeklyReport) -> Lines:
     return out
 
 
+def source_health(s: SourceProblem, escape: Callable[[str], str]) -> str:
+    """How a failing or silent source stands, in one sentence; the source's own error text (from
+    the web) passes through `escape`, the one part of it the Markdown and terminal views differ on."""
+    if s.state == "failing":
+        since = f" since {s.since:%Y-%m-%d %H:%M} UTC" if s.since else ""
+        text = f"failing{since}, {_plural(s.failures, 'failure')} in a row"
+    else:
+        last = f"last success {s.last_success:%Y-%m-%d %H:%M} UTC" if s.last_success else None
+        text = "silent, " + (last or "never succeeded")
+    if s.last_error:
+        text += f"; last error: {escape(s.last_error)}"
+    return text
+
+
 def _sources(r: WeeklyReport) -> Lines:
     out: Lines = ["## Sources failing or silent", ""]
     if not r.sources:
         out.append("None.")
     for s in r.sources:
         kind = f" ({md_text(s.kind)})" if s.kind else ""
-        if s.state == "failing":
-            since = f" since {s.since:%Y-%m-%d %H:%M} UTC" if s.since else ""
-            text = f"failing{since}, {_plural(s.failures, 'failure')} in a row"
-        else:
-            text = "silent, " + (
-                f"last success {s.last_success:%Y-%m-%d %H:%M} UTC"
-                if s.last_success
-                else "never succeeded"
-            )
-        if s.last_error:
-            text += f"; last error: {md_text(s.last_error)}"
-        out.append(f"- {md_text(s.name)}{kind}: {text}")
+        out.append(f"- {md_text(s.name)}{kind}: {source_health(s, md_text)}")
     out.append("")
     return out
 

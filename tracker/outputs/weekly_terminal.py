@@ -15,7 +15,7 @@ from rich.text import Text
 
 from tracker.outputs.escape import without_userinfo
 from tracker.outputs.terminal import STATUS_STYLE, t
-from tracker.outputs.weekly import EvidenceLine, WeeklyReport, _days, _plural
+from tracker.outputs.weekly import EvidenceLine, WeeklyReport, _days, _plural, source_health
 from tracker.vocab import SYMBOLS
 from tracker.weeks import persian_range
 
@@ -199,17 +199,7 @@ def _sources(r: WeeklyReport) -> Parts:
     if not r.sources:
         parts.append(Text("None."))
     for s in r.sources:
-        if s.state == "failing":
-            since = f" since {s.since:%Y-%m-%d %H:%M} UTC" if s.since else ""
-            text = f"failing{since}, {_plural(s.failures, 'failure')} in a row"
-        else:
-            text = "silent, " + (
-                f"last success {s.last_success:%Y-%m-%d %H:%M} UTC"
-                if s.last_success
-                else "never succeeded"
-            )
-        if s.last_error:
-            text += f"; last error: {s.last_error}"
+        text = source_health(s, str)  # `t` below escapes the whole line for the terminal
         kind = f" ({s.kind})" if s.kind else ""
         parts.append(t(f"• {s.name}{kind}: {text}", "red" if s.state == "failing" else "yellow"))
     return parts
