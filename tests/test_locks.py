@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -166,14 +167,19 @@ def test_a_refresh_whose_lock_file_was_removed_stops_writing(sources: Path, tmp_
 # ---------------------------------------------------------------- PostgreSQL
 
 
-def restart_postgres() -> None:
-    """Restart the test cluster started by .ci/pg-start (PG_TEST_DIR), as an operator would."""
-    where = os.environ.get("PG_TEST_DIR")
-    found = shutil.which("pg_ctl") or next(
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pg_ctl() -> str | None:
+    return shutil.which("pg_ctl") or next(
         iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True)), None
     )
-    if not where or not found:
-        pytest.skip("needs the cluster of .ci/pg-start (PG_TEST_DIR) and pg_ctl")
+
+
+def restart_postgres(where: str) -> None:
+    """Restart the cluster in `where` (made by .ci/pg-start), as an operator would."""
+    found = _pg_ctl()
+    assert found is not None
     command = [found, "-D", f"{where}/data", "-l", f"{where}/log", "-w", "-t", "60", "-m", "fast"]
     if os.getuid() == 0:
         command = ["runuser", "-u", "trackerpg", "--", *command]
@@ -189,33 +195,38 @@ def restart_postgres() -> None:
 
 
 @pytest.fixture
-def restartable_pg() -> Iterator[str]:
-    """Like `pg_url`, with a clean-up that survives a server restart (a fresh connection)."""
+def restartable_pg() -> Iterator[tuple[str, str]]:
+    """A PostgreSQL cluster of this test's own (URL, folder), started by .ci/pg-start: restarting
+    the suite's shared server would cut the connections of tests running beside it (-n 2)."""
     from .conftest import PG_URL
 
     if not PG_URL:
         pytest.skip("TRACKER_TEST_PG_URL is not set (no PostgreSQL server for this run)")
-    import uuid
-
-    import sqlalchemy as sa
-
-    name = f"tracker_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    if _pg_ctl() is None:
+        pytest.skip("needs pg_ctl to start and restart a cluster of its own")
+    # Under /tmp itself: as root the cluster runs as another user, who can't enter pytest's
+    # private temporary folders.
+    where = tempfile.mkdtemp(prefix="tracker-pg-restart.", dir="/tmp")
     try:
-        yield sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        started = subprocess.run(
+            [str(ROOT / ".ci" / "pg-start"), where],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        found = re.search(r"TRACKER_TEST_PG_URL=(\S+)", started.stdout)
+        assert found is not None, started.stdout + started.stderr
+        yield found.group(1), where
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+        subprocess.run([str(ROOT / ".ci" / "pg-stop"), where], timeout=120, check=False)
 
 
 @pytest.mark.slow
 def test_a_postgresql_restart_mid_refresh_stops_the_refresh_that_lost_its_lock(
-    restartable_pg: str, sources: Path
+    restartable_pg: tuple[str, str], sources: Path
 ) -> None:
-    pg_url = restartable_pg
+    pg_url, where = restartable_pg
     assert run_tracker("--db", pg_url, "status").code == 0
     first = refresh(pg_url, sources, "0")  # its feeds answer after 3 s
     deadline = time.monotonic() + 20
@@ -226,7 +237,7 @@ def test_a_postgresql_restart_mid_refresh_stops_the_refresh_that_lost_its_lock(
     ):
         assert time.monotonic() < deadline and first.poll() is None, "it never took the lock"
         time.sleep(0.05)
-    restart_postgres()  # while it waits for its feeds, holding the lock
+    restart_postgres(where)  # while it waits for its feeds, holding the lock
     second = refresh(pg_url, sources, "30")  # takes the lock the restart released
     code, out, err = finish(first)
     assert code == 1 and out == "", (out, err)
