@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import cache
 from pathlib import Path
 
 from tracker.errors import UsageError
@@ -126,6 +127,7 @@ def source_problems(
     return result
 
 
+@cache  # reading the installed metadata takes milliseconds; a site build asks once per week
 def _version() -> str:
     try:
         from importlib.metadata import version
