@@ -89,6 +89,7 @@ def _raw_terminal() -> Iterator[Callable[[], str]]:
     waits for what the terminal sends next ('' once it is closed)."""
     import codecs
     import os
+    import select
     import signal
     import termios
     import tty
@@ -103,6 +104,11 @@ def _raw_terminal() -> Iterator[Callable[[], str]]:
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
     def read() -> str:
+        # Never block in read() itself: a SIGTERM or SIGHUP that lands after Python last looked
+        # for signals but before the read begins interrupts nothing, and the handler would wait
+        # for the next key (seen under load in tests). Waking up every 0.2 s lets it run.
+        while not select.select([fd], [], [], 0.2)[0]:
+            pass
         data = os.read(fd, 1024)
         return decoder.decode(data) if data else ""
 
