@@ -38,7 +38,7 @@ from tracker.outputs.weekly import (
 from tracker.status import Digest, evaluate
 from tracker.store import Conn, Database, EvidenceRecord, HealthRecord, clusters, reads
 from tracker.store.reads import facts_of
-from tracker.weeks import IsoWeek
+from tracker.weeks import IsoWeek, utc_midnight
 
 __all__ = ["DEFAULT_QUIET_DAYS", "Produced", "build", "produce"]
 
@@ -210,7 +210,7 @@ def build(
     as_of = min(week.end, today)
     start, cutoff = week.utc_bounds(zone or UTC)
     if as_of < week.end:  # a week in progress ends with today
-        cutoff = IsoWeek.of(as_of).utc_bounds(zone or UTC)[0] + timedelta(days=as_of.isoweekday())
+        cutoff = utc_midnight(as_of + timedelta(days=1), zone or UTC)
     lines, agreements = _commitment_lines(conn, week, as_of, start, cutoff)
 
     changes = changes_between(conn, start, cutoff)

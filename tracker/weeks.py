@@ -69,15 +69,16 @@ class IsoWeek:
 
     def utc_bounds(self, zone: tzinfo) -> tuple[datetime, datetime]:
         """Naive UTC times of the week's start (Monday 00:00 in `zone`) and of the next week's."""
-        start = datetime.combine(self.start, time(), tzinfo=zone)
-        end = datetime.combine(self.end + timedelta(days=1), time(), tzinfo=zone)
-        return (
-            start.astimezone(UTC).replace(tzinfo=None),
-            end.astimezone(UTC).replace(tzinfo=None),
-        )
+        return utc_midnight(self.start, zone), utc_midnight(self.end + timedelta(days=1), zone)
 
     def __str__(self) -> str:
         return self.label
+
+
+def utc_midnight(day: date, zone: tzinfo) -> datetime:
+    """The naive UTC time at which `day` begins in `zone` (a day is not always 24 hours long
+    there: counting days from another midnight would be an hour off across a clock change)."""
+    return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
 
 
 # ---------------------------------------------------------------- the zone weeks are judged in

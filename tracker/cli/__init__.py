@@ -7,6 +7,7 @@ Heavy modules are imported inside commands, so that `tracker --help` starts quic
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Annotated, Any, NoReturn
 
@@ -105,11 +106,14 @@ def _plain_coercion() -> None:
     typer_way = _TyperParameter.get_runtime_param
 
     def get_runtime_param(self: Any) -> Any:
-        if self._runtime_param is None and plain(self.type_descriptor):
-            known = self.type_descriptor
-            self._runtime_param = Plain(
-                parameter_info=known.parameter_info, annotation=known.annotation
-            )
+        # A typer whose internals moved on (other fields, another constructor) gets its own
+        # way for every option: slower to start, never wrong.
+        with contextlib.suppress(AttributeError, TypeError):
+            if self._runtime_param is None and plain(self.type_descriptor):
+                known = self.type_descriptor
+                self._runtime_param = Plain(
+                    parameter_info=known.parameter_info, annotation=known.annotation
+                )
         return typer_way(self)
 
     setattr(_TyperParameter, "get_runtime_param", get_runtime_param)  # noqa: B010
@@ -158,7 +162,6 @@ def entry() -> NoReturn:
     0.45 s command. So the collector is off while a command runs (`daemon` turns it back on) and
     the process ends with `os._exit` once its output is flushed. Tests call `main`.
     """
-    import contextlib
     import gc
     import os
 
