@@ -15,7 +15,7 @@ from rich.text import Text
 
 from tracker.dates import shown
 from tracker.outputs.escape import terminal, terminal_block, without_userinfo
-from tracker.outputs.terminal import both_sides, source_label, t
+from tracker.outputs.terminal import both_sides, side, source_label, t
 from tracker.store.records import EvidenceRecord, MentionRecord
 
 if TYPE_CHECKING:
@@ -25,10 +25,6 @@ __all__ = ["footer", "item", "summary"]
 
 FULL_TEXT_LIMIT = 3000  # characters of the text shown with `o`
 OTHERS_SHOWN = 8  # other outlets listed by name; the rest counted
-
-
-def _side(country: str | None) -> str:
-    return {"IR": "IR", "AZ": "AZ"}.get((country or "").upper(), "other")
 
 
 def _suggestion(e: EvidenceRecord, milestones: Sequence[str]) -> Text:
@@ -46,11 +42,11 @@ def _suggestion(e: EvidenceRecord, milestones: Sequence[str]) -> Text:
 def _others(c: Cluster) -> Text | None:
     """The other outlets that carried the story: the cluster's other rows, then its mentions."""
     names = [
-        f"{e.publisher or e.source} ({_side(e.country)}, #{e.id}, {e.published_at:%Y-%m-%d})"
+        f"{e.publisher or e.source} ({side(e.country)}, #{e.id}, {e.published_at:%Y-%m-%d})"
         for e in c.members
     ]
     names += [
-        f"{m.publisher or m.source}" + (f" ({_side(m.country)})" if m.country else "")
+        f"{m.publisher or m.source}" + (f" ({side(m.country)})" if m.country else "")
         for m in c.mentions
     ]
     if not names:

@@ -88,7 +88,8 @@ def status_table(rows: list[Row], today: date, pending_total: int) -> Table:
     return table
 
 
-def _side(country: str | None) -> str:
+def side(country: str | None) -> str:
+    """The side a country code stands for in the views: IR, AZ or other."""
     return {"IR": "IR", "AZ": "AZ"}.get((country or "").upper(), "other")
 
 
@@ -101,7 +102,7 @@ def both_sides(e: EvidenceRecord, mentions: Sequence[MentionRecord]) -> bool:
 def source_label(e: EvidenceRecord) -> Text:
     """The configured source name and its side; the outlet's own name (which the feed controls)
     only beside it."""
-    label = f"{e.source} ({_side(e.country)})" if e.country else e.source
+    label = f"{e.source} ({side(e.country)})" if e.country else e.source
     if e.publisher and e.publisher != e.source:
         label += f"\n{e.publisher}"
     return t(label)
