@@ -259,6 +259,7 @@ def evidence_rows(
             for url, publisher in getattr(item, "also_reported_by", ())
             if _web(url)
         )
+        language, country = item.language or source.language, side_of(source, item)
         for slug, terms, score, milestone, stance, reasons in hit.matches:
             auto = _confirms_itself(source, item, score)
             rows.append(
@@ -272,8 +273,8 @@ def evidence_rows(
                     published_at=published,
                     source=source.name,
                     publisher=item.publisher,
-                    language=item.language or source.language,
-                    country=side_of(source, item),
+                    language=language,
+                    country=country,
                     created_at=now,
                     also_reported_by=also,
                     stance=(stance or Stance.PROGRESS) if auto else Stance.NEUTRAL,
