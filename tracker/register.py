@@ -367,20 +367,31 @@ class ReviewDesk:
         stance: str | None,
         reason: str | None,
     ) -> Decided:
+        return self.decide_each(
+            [(ev_id, milestone, stance) for ev_id in evidence_ids], decision, reason=reason
+        )
+
+    def decide_each(
+        self,
+        picks: Sequence[tuple[int, int | None, str | None]],
+        decision: str,
+        *,
+        reason: str | None,
+    ) -> Decided:
+        """Decide `picks` (id, milestone, stance) in one transaction."""
         from tracker.errors import EnvironmentProblem
         from tracker.store import clusters
 
-        if stance is not None:
-            parse_stance(stance)
+        for _, _, stance in picks:
+            if stance is not None:
+                parse_stance(stance)
         for attempt in (1, 2):
             try:
                 with self.db.write() as conn:
-                    return clusters.decide(
+                    return clusters.decide_each(
                         conn,
-                        evidence_ids,
+                        picks,
                         decision,
-                        milestone=milestone,
-                        stance=stance,
                         reason=reason,
                         by=self.settings.actor(),
                         today=self.settings.today(),
@@ -442,6 +453,9 @@ class BatchResult:
     changes: list[Change]
 
 
+BATCH_ROWS = 200  # items a batch decision writes per transaction
+
+
 def batch_decide(
     db: Database,
     settings: Settings,
@@ -450,22 +464,21 @@ def batch_decide(
     *,
     reason: str | None = None,
 ) -> BatchResult:
-    """Decide each item in its own transaction (a confirm takes each item's own suggestion);
-    an item someone else decided meanwhile is counted apart, not overwritten. The caller
-    retrains the matcher once at the end (`learn_from_reviews`)."""
+    """Decide the items in transactions of BATCH_ROWS (a confirm takes each item's own
+    suggestion), the statuses brought up to date once per transaction; an item someone else
+    decided meanwhile is counted apart, not overwritten. The caller retrains the matcher once
+    at the end (`learn_from_reviews`)."""
     desk = ReviewDesk(db, settings)
     decided = 0
     already: list[tuple[int, str, str | None]] = []
     changes: list[Change] = []
-    for e in items:
-        confirm = decision == Review.CONFIRMED
-        result = desk.decide(
-            [e.id],
-            decision,
-            milestone=e.suggested_milestone if confirm else None,
-            stance=e.suggested_stance if confirm else None,
-            reason=reason,
-        )
+    confirm = decision == Review.CONFIRMED
+    for start in range(0, len(items), BATCH_ROWS):
+        picks = [
+            (e.id, e.suggested_milestone, e.suggested_stance) if confirm else (e.id, None, None)
+            for e in items[start : start + BATCH_ROWS]
+        ]
+        result = desk.decide_each(picks, decision, reason=reason)
         decided += len(result.done)
         already += [(a.evidence_id, a.review, a.by) for a in result.already]
         changes += result.changes

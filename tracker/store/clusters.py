@@ -154,6 +154,10 @@ class Decided:
     changes: tuple[Change, ...] = ()
 
 
+# An item to decide and the milestone and stance a confirmation gives it.
+Pick = tuple[int, int | None, str | None]
+
+
 def decide(
     conn: Conn,
     evidence_ids: list[int],
@@ -168,28 +172,46 @@ def decide(
 ) -> Decided:
     """Decide every row that is still pending (a story cluster shares one decision); a row
     someone else decided meanwhile is reported, not overwritten. Each row goes through
-    `writes.review` (compare-and-set, the review log, the statuses), in the caller's transaction."""
+    `writes.review` (compare-and-set, the review log), in the caller's transaction; the
+    statuses are brought up to date once, after all of them."""
+    picks = [(ev_id, milestone, stance) for ev_id in evidence_ids]
+    return decide_each(conn, picks, decision, reason=reason, by=by, today=today, now=now)
+
+
+def decide_each(
+    conn: Conn,
+    picks: Sequence[Pick],
+    decision: str,
+    *,
+    reason: str | None,
+    by: str,
+    today: date,
+    now: datetime,
+) -> Decided:
+    """`decide` with each row's own milestone and stance (a batch confirming each item's
+    suggestion)."""
     done: list[Done] = []
     already: list[Already] = []
-    changes: list[Change] = []
-    for ev_id in evidence_ids:
+    for ev_id, milestone, stance in picks:
         row = reads.get_evidence(conn, ev_id)
         if row.review != Review.PENDING:
             already.append(Already(ev_id, row.review, row.reviewed_by))
             continue
+        confirm = decision == Review.CONFIRMED
         outcome = review(
             conn,
             ev_id,
             decision,
-            milestone=milestone if decision == Review.CONFIRMED else None,
-            stance=stance if decision == Review.CONFIRMED else None,
+            milestone=milestone if confirm else None,
+            stance=stance if confirm else None,
             reason=reason,
             by=by,
             today=today,
             now=now,
+            sync=False,
         )
         done.append(Done(ev_id, decision, outcome.evidence.revision, row.milestone, row.stance))
-        changes.extend(outcome.changes)
+    changes = sync_statuses(conn, today, by, now) if done else []
     return Decided(tuple(done), tuple(already), tuple(changes))
 
 

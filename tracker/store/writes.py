@@ -210,8 +210,10 @@ def review(
     by: str,
     today: date,
     now: datetime,
+    sync: bool = True,
 ) -> ReviewOutcome:
-    """Confirm or reject one evidence item. Rejected items stay as tombstones."""
+    """Confirm or reject one evidence item. Rejected items stay as tombstones. `sync=False`
+    leaves the statuses to the caller, who decides several items and syncs them once."""
     if decision not in (Review.CONFIRMED, Review.REJECTED):
         raise UsageError(f"unknown decision {decision!r}")
     row = reads.get_evidence(conn, evidence_id)
@@ -262,7 +264,7 @@ def review(
         },
     )
     after = reads.get_evidence(conn, evidence_id)
-    changes = sync_statuses(conn, today, by, now)
+    changes = sync_statuses(conn, today, by, now) if sync else []
     return ReviewOutcome(after, row.review, row.reviewed_by, changes, row.commitment_slug)
 
 
