@@ -266,14 +266,45 @@ class _TrustTransport(httpx.AsyncBaseTransport):
             await self._outward.aclose()
 
 
+class _TLS:
+    """The run's TLS context, made when the first https connection needs it: loading the CA
+    bundle costs some 40 ms, which a run over plain-http sources (an intranet feed) need not pay.
+    Both pools share it."""
+
+    def __init__(self) -> None:
+        self._context: ssl.SSLContext | None = None
+
+    def context(self) -> ssl.SSLContext:
+        if self._context is None:
+            self._context = httpx.create_ssl_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
+        return self._context
+
+
+class _Pool(httpcore.AsyncConnectionPool):
+    """httpcore's pool, with the TLS context taken from `_TLS` when an https origin first
+    needs one (httpcore would otherwise fall back to its own default context)."""
+
+    def __init__(self, tls: _TLS, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._tls = tls
+
+    def create_connection(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
+        if origin.scheme == b"https" and self._ssl_context is None:
+            self._ssl_context = self._tls.context()
+        return super().create_connection(origin)
+
+
 def _transport(
-    limits: httpx.Limits, context: ssl.SSLContext, backend: httpcore.AsyncNetworkBackend
+    limits: httpx.Limits, tls: _TLS, backend: httpcore.AsyncNetworkBackend
 ) -> httpx.AsyncHTTPTransport:
-    transport = httpx.AsyncHTTPTransport(verify=context, limits=limits)
+    # The transport's own context is never used (its pool is replaced below); one with no CA
+    # loaded costs nothing, and would refuse every certificate if it ever were used.
+    unused = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    transport = httpx.AsyncHTTPTransport(verify=unused, limits=limits)
     # httpx takes no network backend, so the pool it built is replaced by one that uses ours
     # (httpx's transport only maps requests and errors around `_pool`).
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=context,
+    transport._pool = _Pool(
+        tls,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
@@ -291,11 +322,11 @@ def build_client(
         max_connections=settings.global_limit,
         max_keepalive_connections=settings.global_limit,
     )
-    context = httpx.create_ssl_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
+    tls = _TLS()
     inward, outward = backends(network, lookups or Lookups((network or Network()).resolver))
     return httpx.AsyncClient(
         transport=_TrustTransport(
-            _transport(limits, context, inward), _transport(limits, context, outward)
+            _transport(limits, tls, inward), _transport(limits, tls, outward)
         ),
         timeout=httpx.Timeout(
             connect=settings.connect_timeout,
