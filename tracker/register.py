@@ -293,12 +293,12 @@ def export_csv(db: Database, today: date) -> str:
         )
 
 
-def checked_sources(db: Database, path: Path | None) -> SourcesFile:
-    """The sources file (or the built-in one), checked against the register as it is: every
-    commitment it names exists and every milestone it names is one of that commitment's."""
-    from tracker.sources import check_against, load_sources
+def checked_sources(db: Database, spec: SourcesFile) -> SourcesFile:
+    """The sources file (or the built-in one), already read, checked against the register as it
+    is: every commitment it names exists and every milestone it names is one of that
+    commitment's."""
+    from tracker.sources import check_against
 
-    spec = load_sources(path)
     with db.read() as conn:
         by_commitment = reads.milestones(conn)
         counts = {c.slug: len(by_commitment.get(c.id, [])) for c in reads.commitments(conn)}

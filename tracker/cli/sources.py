@@ -49,7 +49,7 @@ def refresh(
         spec.get(only)
     settings = STATE.settings
     db = STATE.db()
-    spec = register.checked_sources(db, sources_path(sources))
+    spec = register.checked_sources(db, spec)
     progress = None
     if not quiet and sys.stderr.isatty():
         from rich.console import Console
@@ -113,8 +113,8 @@ def sources_cmd(
     from tracker import register
     from tracker.sources import load_sources
 
-    load_sources(sources_path(sources))  # checked before the database is opened
-    spec = register.checked_sources(STATE.db(), sources_path(sources))
+    spec = load_sources(sources_path(sources))  # checked before the database is opened
+    spec = register.checked_sources(STATE.db(), spec)
     rows = register.source_rows(STATE.db(), spec)
     if as_json:
         print_json({"file": spec.origin, "sources": rows})
