@@ -4,14 +4,16 @@ never as markup."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from typing import IO, Any
 
 from rich import box
-from rich.console import Console, Group
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.panel import Panel
-from rich.table import Table
+from rich.segment import Segment
+from rich.table import Column, Table
 from rich.text import Text
 
 from tracker.dates import days_ago, shown, with_jalali
@@ -61,7 +63,13 @@ def progress_text(row: Row) -> str:
     return f"{n}/{total} {row.milestones[n - 1]}"
 
 
-def status_table(rows: list[Row], today: date, pending_total: int) -> Table:
+# From this many rows on, `tracker status` draws its table with `LongTable` (the lines rich's
+# Table draws, several times cheaper a row); a shorter register keeps rich's own Table.
+LONG_TABLE_ROWS = 100
+
+
+def _status_frame(today: date, pending_total: int) -> Table:
+    """The status table's title and columns, without rows."""
     table = Table(
         title=f"Commitments on {today.isoformat()} — {pending_total} evidence waiting for review",
         box=box.SIMPLE_HEAVY,
@@ -74,18 +82,193 @@ def status_table(rows: list[Row], today: date, pending_total: int) -> Table:
     table.add_column("review", justify="right")
     table.add_column("announced", justify="right")
     table.add_column("flags", overflow="fold")
-    for row in rows:
-        last = row.digest.last_evidence
-        table.add_row(
-            Text.assemble(t(row.commitment.slug, "bold"), "\n", t(row.commitment.title, "dim")),
-            status_text(row.verdict.status),
-            progress_text(row),
-            Text(f"{last.isoformat()} ({days_ago(last, today)})" if last else "—"),
-            Text(str(row.digest.pending) if row.digest.pending else "—"),
-            Text(f"{(today - row.commitment.announced_on).days} d"),
-            Text(", ".join(row.verdict.flags) or "—"),
-        )
     return table
+
+
+def status_cells(row: Row, today: date) -> list[Text]:
+    """One commitment's cells in the status table. Its slug and title (catalog text, perhaps
+    another team's) enter escaped, as `Text`, never as markup."""
+    last = row.digest.last_evidence
+    return [
+        Text.assemble(t(row.commitment.slug, "bold"), "\n", t(row.commitment.title, "dim")),
+        status_text(row.verdict.status),
+        Text(progress_text(row)),
+        Text(f"{last.isoformat()} ({days_ago(last, today)})" if last else "—"),
+        Text(str(row.digest.pending) if row.digest.pending else "—"),
+        Text(f"{(today - row.commitment.announced_on).days} d"),
+        Text(", ".join(row.verdict.flags) or "—"),
+    ]
+
+
+def status_table(rows: list[Row], today: date, pending_total: int) -> Table | LongTable:
+    """Every row listed; from LONG_TABLE_ROWS rows on, drawn by `LongTable`."""
+    cells = [status_cells(row, today) for row in rows]
+    if len(cells) >= LONG_TABLE_ROWS:
+        return LongTable(lambda: _status_frame(today, pending_total), cells)
+    table = _status_frame(today, pending_total)
+    for row_cells in cells:
+        table.add_row(*row_cells)
+    return table
+
+
+class LongTable:
+    """A long rich Table drawn line for line as rich draws it, without rich's per-cell layout
+    (about 0.8 ms a row of seven cells). `frame` makes the table's title and columns without
+    rows; `rows` are its cells, all `Text`.
+
+    The column widths are rich's own, from a stand-in table holding only each column's widest
+    cells (rich sizes a column by its widest line and its longest word, nothing else); the
+    title, header and edges are rich's drawing of the frame at those widths; each cell is laid
+    out by `Text.wrap` as rich's Table does it, and a cell without spans drawn once (a status,
+    a "—", a date) is reused. It assumes what the status table uses: a box, an edge, padding
+    left and right, no row styles. tests/test_status_large.py compares it with rich's Table line
+    for line, plain and in colour, wide and narrow."""
+
+    def __init__(self, frame: Callable[[], Table], rows: Sequence[Sequence[Text]]) -> None:
+        self.frame = frame
+        self.rows = rows
+
+    @staticmethod
+    def _plain_shape(table: Table) -> bool:
+        """The shape drawn here: edges, a header, no footer, no lines or styles between rows,
+        the same padding on every cell, widths from the console (others are left to rich)."""
+        return (
+            table.show_edge
+            and table.show_header
+            and not table.show_footer
+            and not table.show_lines
+            and not table.leading
+            and not table.row_styles
+            and table.style in (None, "", "none")
+            and not table.border_style
+            and table.pad_edge
+            and not table.collapse_padding
+            and table.width is None
+            and not any(c.style for c in table.columns)
+            and not any(c.vertical != "top" for c in table.columns)
+        )
+
+    def _widths(self, console: Console, options: ConsoleOptions) -> tuple[Table, list[int]]:
+        stand_in = self.frame()
+        n = len(stand_in.columns)
+        for index in range(n):
+            column = list({r[index].plain: r[index] for r in self.rows}.values())
+            for key in (_widest_line, _longest_word):
+                widest = max(column, key=key, default=None)
+                if widest is not None:
+                    stand_in.add_row(*(widest if i == index else Text() for i in range(n)))
+        widths = stand_in._calculate_column_widths(
+            console, options.update_width(options.max_width - stand_in._extra_width)
+        )
+        return stand_in, widths
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        head = self.frame()  # title, top edge, header, header rule, bottom edge
+        frame_box, widths = head.box, None
+        if frame_box is not None and self._plain_shape(head):
+            stand_in, widths = self._widths(console, options)
+            for index, (column, width) in enumerate(zip(head.columns, widths, strict=True)):
+                column.width = width - stand_in._get_padding_width(index)
+            # On a terminal too narrow for every column, rich gives some none: left to rich.
+            if widths != head._calculate_column_widths(
+                console, options.update_width(options.max_width - head._extra_width)
+            ):
+                widths = None
+        if frame_box is None or widths is None:
+            table = self.frame()
+            for row in self.rows:
+                table.add_row(*row)
+            yield table
+            return
+        head_lines = list(Segment.split_lines(console.render(head, options)))
+        newline = Segment.line()
+        for line in head_lines[:-1]:
+            yield from line
+            yield newline
+        safe = head.safe_box if head.safe_box is not None else console.safe_box
+        _box = frame_box.substitute(options, safe=safe)
+        _, pad_right, _, pad_left = head.padding
+        mid = (Segment(_box.mid_left), Segment(_box.mid_vertical), Segment(_box.mid_right))
+        foot = (Segment(_box.foot_left), Segment(_box.foot_vertical), Segment(_box.foot_right))
+        cache: dict[tuple[int, str, Any], list[list[Segment]]] = {}
+        blanks = [[Segment(" " * w)] for w in widths]
+        columns = head.columns
+        last = len(self.rows) - 1
+        for row_no, row in enumerate(self.rows):
+            left, divider, right = foot if row_no == last else mid
+            cells = []
+            for index, (cell, column, width) in enumerate(zip(row, columns, widths, strict=True)):
+                key = (index, cell.plain, cell.style)
+                lines = None if cell.spans else cache.get(key)
+                if lines is None:
+                    lines = _cell_lines(console, cell, column, width, pad_left, pad_right)
+                    if not cell.spans:
+                        cache[key] = lines
+                cells.append(lines)
+            for line_no in range(max(1, *(len(lines) for lines in cells))):
+                line = [left]
+                for index, lines in enumerate(cells):
+                    if index:
+                        line.append(divider)
+                    line += lines[line_no] if line_no < len(lines) else blanks[index]
+                line.append(right)
+                yield from _merged(line)
+                yield newline
+        yield from head_lines[-1]
+        yield newline
+
+
+def _merged(line: list[Segment]) -> list[Segment]:
+    """Neighbouring unstyled segments as one (the same characters, fewer pieces to draw)."""
+    out: list[Segment] = []
+    for segment in line:
+        if out and not segment.style and not out[-1].style and not segment.control:
+            out[-1] = Segment(out[-1].text + segment.text)
+        else:
+            out.append(segment)
+    return out
+
+
+def _widest_line(text: Text) -> int:
+    return max((cell_len(line) for line in text.plain.splitlines()), default=0)
+
+
+def _longest_word(text: Text) -> int:
+    return max((cell_len(word) for word in text.plain.split()), default=0)
+
+
+def _cell_lines(
+    console: Console, cell: Text, column: Column, width: int, pad_left: int, pad_right: int
+) -> list[list[Segment]]:
+    """A cell's lines as rich's Table lays them out: wrapped to the column, padded."""
+    inner = width - pad_left - pad_right
+    if inner < 1:
+        return []  # rich draws nothing in a column without room, only its padding's blanks
+    justify = cell.justify or column.justify or "default"
+    plain = cell.plain
+    if (
+        justify in ("left", "default")
+        and not cell.style
+        and "\t" not in plain
+        and all(len(p) <= inner and cell_len(p) <= inner for p in plain.split("\n"))
+    ):
+        # Every line fits: rich's wrap would only pad it, so the text is drawn as it is.
+        rendered: Iterable[Segment] = cell.render(console, end="\n")
+    else:
+        lines = cell.wrap(
+            console,
+            inner,
+            justify=justify,
+            overflow=cell.overflow or column.overflow or "fold",
+            tab_size=(cell.tab_size if cell.tab_size is not None else console.tab_size) or 8,
+            no_wrap=cell.no_wrap if cell.no_wrap is not None else column.no_wrap,
+        )
+        rendered = Text("\n").join(lines).render(console, end="\n")
+    before, after = Segment(" " * pad_left), Segment(" " * pad_right)
+    return [
+        [before, *line, after]
+        for line in Segment.split_and_crop_lines(rendered, inner, include_new_lines=False)
+    ]
 
 
 def side(country: str | None) -> str:
