@@ -28,11 +28,11 @@ SLUGS = {
 }
 
 # Reached on 2026-11-30: precision 0.959, recall 0.901; per language precision 0.918-1.000,
-# recall 0.860-0.940; milestone 81% and stance 87% of the attached pairs.
+# recall 0.860-0.940; milestone 84% and stance 90% (190/210) of the attached pairs.
 FLOOR = {"precision": 0.95, "recall": 0.88}
 LANGUAGE_FLOOR = {"precision": 0.90, "recall": 0.84}
-MILESTONE_FLOOR = 0.78  # right among labelled milestones whose commitment was attached
-STANCE_FLOOR = 0.84  # right among labelled stances whose commitment was attached
+MILESTONE_FLOOR = 0.82  # right among labelled milestones whose commitment was attached
+STANCE_FLOOR = 0.90  # right among labelled stances whose commitment was attached
 
 
 def _bench() -> ModuleType:
@@ -69,6 +69,9 @@ def test_devset_is_what_the_issue_asked_for(items: list[Any]) -> None:
         assert set(item.milestone) <= item.labels, item.id
         if item.labels:
             assert item.stance in {"progress", "setback", "neutral"}, item.id
+            # The second, blind annotation covers every label (tests/data/devset/STANCE.md).
+            assert set(item.stance_second) == item.labels, item.id
+            assert set(item.stance_second.values()) <= {"progress", "setback", "neutral"}
     # Both halves (tuning and checking) hold every language.
     for half in ("A", "B"):
         assert {i.language for i in items if i.half == half} == {"fa", "az", "en", "ru"}

@@ -607,7 +607,7 @@ _SETBACK = (
     "cancelled", "canceled", "cancelling", "cancellation*", "halt", "halts", "halted",
     "postpone*", "postponed", "delayed", "scrapped", "put on hold", "stopped", "stalled",
     # fa
-    "لغو", "تعلیق", "متوقف", "توقف", "تعویق", "تاخیر", "ممنوع*",
+    "لغو", "تعلیق", "متوقف", "توقف", "تعویق", "تاخیر", "ممنوع*", "مانع از", "جوسازی",
     # az
     "ləğv", "ləğv edil*", *_az_verb("dayandiril", "dayandir", "texire salin", "legv edil",
                                      "legv olun", "dondurul"),

@@ -59,6 +59,9 @@ class Item:
     labels: frozenset[str]
     milestone: Mapping[str, int]
     stance: str | None
+    # A second annotator's stance per label, given blind (without the first's labels or the
+    # matcher's output) by the rule in tests/data/devset/STANCE.md.
+    stance_second: Mapping[str, str]
     side: str
     near_miss: bool
     title_kind: str
@@ -86,6 +89,7 @@ def load_devset(directory: Path = DEVSET) -> list[Item]:
                         labels=frozenset(raw["labels"]),
                         milestone=dict(raw.get("milestone", {})),
                         stance=raw.get("stance"),
+                        stance_second=dict(raw.get("stance_second", {})),
                         side=raw.get("country", "other"),
                         near_miss=bool(raw.get("near_miss")),
                         title_kind=raw.get("title_kind", "headline"),
@@ -144,6 +148,11 @@ class Report:
     stance_right: int = 0
     stance_matched: int = 0
     stance_total: int = 0
+    # Against the second annotator, and on the pairs where both annotators agree.
+    stance_second_right: int = 0
+    stance_agreed: int = 0  # labelled pairs where the two annotators agree
+    stance_agreed_matched: int = 0
+    stance_agreed_right: int = 0
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -159,7 +168,10 @@ class Report:
             "milestone": {"right": self.milestone_right, "matched": self.milestone_matched,
                           "total": self.milestone_total, "extra": self.milestone_extra},
             "stance": {"right": self.stance_right, "matched": self.stance_matched,
-                       "total": self.stance_total},
+                       "total": self.stance_total, "second_right": self.stance_second_right,
+                       "annotators_agree": self.stance_agreed,
+                       "agreed_matched": self.stance_agreed_matched,
+                       "agreed_right": self.stance_agreed_right},
         }  # fmt: skip
 
 
@@ -206,9 +218,15 @@ def evaluate(matcher: Matcher, items: Iterable[Item]) -> Report:
         if item.stance:
             for slug in item.labels:
                 report.stance_total += 1
+                second = item.stance_second.get(slug)
+                agreed = second == item.stance
+                report.stance_agreed += agreed
                 if slug in got:
                     report.stance_matched += 1
                     report.stance_right += got[slug].stance == item.stance
+                    report.stance_second_right += got[slug].stance == second
+                    report.stance_agreed_matched += agreed
+                    report.stance_agreed_right += agreed and got[slug].stance == second
     return report
 
 
@@ -233,6 +251,15 @@ def print_report(title: str, report: Report, errors: bool = False) -> None:
         f" ({_pct(s.stance_right, s.stance_matched)}),"
         f" {s.stance_right}/{s.stance_total} of all labelled"
         f" ({_pct(s.stance_right, s.stance_total)})"
+    )
+    print(
+        f"             second annotator (blind): the two agree on {s.stance_agreed}/"
+        f"{s.stance_total} ({_pct(s.stance_agreed, s.stance_total)}); the matcher agrees with"
+        f" the second on {s.stance_second_right}/{s.stance_matched}"
+        f" ({_pct(s.stance_second_right, s.stance_matched)}), and is right on"
+        f" {s.stance_agreed_right}/{s.stance_agreed_matched}"
+        f" ({_pct(s.stance_agreed_right, s.stance_agreed_matched)}) of the attached pairs"
+        " both annotators agree on"
     )
     if errors:
         print(f"errors ({len(report.errors)}):")
