@@ -25,7 +25,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
 
-__all__ = ["ZONES", "parse_date", "parse_jalali", "tehran_offset"]
+__all__ = ["ZONES", "parse_date", "parse_jalali", "read_date", "tehran_offset"]
 
 _EARLIEST_YEAR = 1900
 # Real dates are short; anything longer is not one, and the cap bounds the work per value.
@@ -310,6 +310,20 @@ _MONTH_NUMBERS = {
 _UNSURE: tuple[bool, datetime | None] = (False, None)  # not ours: the full readers decide
 
 
+# The offset each numeric zone of that shape stands for, signed to be added to the wall-clock
+# time; learned on first use (at most 2 × 10,000 spellings, a few dozen in practice).
+_ZONE_DELTAS: dict[str, timedelta] = {"GMT": timedelta(0), "UTC": timedelta(0), "UT": timedelta(0)}
+_ZONE_DELTAS["Z"] = timedelta(0)
+
+
+def _zone_delta(zone: str) -> timedelta:
+    delta = _ZONE_DELTAS.get(zone)
+    if delta is None:
+        offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:]))
+        delta = _ZONE_DELTAS[zone] = offset if zone[0] == "-" else -offset
+    return delta
+
+
 def _rfc822_fast(text: str) -> tuple[bool, datetime | None]:
     """(True, what `parse_jalali(text) or _parse_feedparser(text)` returns) for the common
     RFC 822 shape, computed the way feedparser's RFC 822 reader does (the reader those take it
@@ -326,15 +340,16 @@ def _rfc822_fast(text: str) -> tuple[bool, datetime | None]:
             int(day),
             int(hour),
             int(minute),
-            int(second or 0),
-            tzinfo=UTC,
+            int(second) if second else 0,
+            0,
+            UTC,
         )
-        if zone[0] in "+-":
-            offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:]))
-            utc = utc + offset if zone[0] == "-" else utc - offset
+        delta = _zone_delta(zone)
+        if delta:
+            utc = utc + delta
     except (ValueError, OverflowError):
         return _UNSURE  # feedparser's other readers get their turn
-    return True, _plausible(utc)
+    return True, (utc if utc.year >= _EARLIEST_YEAR else None)
 
 
 def parse_date(
@@ -346,17 +361,26 @@ def parse_date(
     """Timezone-aware UTC datetime, or None when missing, unreadable or implausibly far ahead."""
     if not value:
         return None
-    text = " ".join(value[: _MAX_CHARS * 4].split())
-    if not text or len(text) > _MAX_CHARS:
-        return None
-    text = text.translate(_DIGITS)
-    parsed = _parse_iso(text)
-    if parsed is None:
-        sure, fast = _rfc822_fast(text)
-        parsed = fast if sure else (parse_jalali(text) or _parse_feedparser(text))
+    parsed = read_date(value)
     if parsed is None:
         return None
     reference = now or datetime.now(UTC)
     if parsed - reference > timedelta(seconds=max_future_seconds):
         return None
+    return parsed
+
+
+def read_date(value: str) -> datetime | None:
+    """`parse_date` without the check against the future: for a caller that reads many dates
+    against the same reference and makes the check itself."""
+    text = " ".join(value[: _MAX_CHARS * 4].split())
+    if not text or len(text) > _MAX_CHARS:
+        return None
+    if not text.isascii():  # every digit _DIGITS maps is outside ASCII
+        text = text.translate(_DIGITS)
+    head = text[:4]
+    parsed = _parse_iso(text) if head.isascii() and head.isdigit() else None
+    if parsed is None:
+        sure, fast = _rfc822_fast(text)
+        parsed = fast if sure else (parse_jalali(text) or _parse_feedparser(text))
     return parsed

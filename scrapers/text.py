@@ -14,6 +14,7 @@ from typing import Literal
 __all__ = [
     "collapse",
     "decode_body",
+    "decode_body_checked",
     "detect_charset",
     "html_to_lines",
     "html_to_text",
@@ -117,12 +118,12 @@ def _codec(label: str | bytes | None) -> str | None:
     return "cp1252" if codec == "iso8859-1" else codec
 
 
-def _valid_utf8(body: bytes) -> bool:
+def _strict_utf8(body: bytes) -> str | None:
+    """The body read as UTF-8, or None when it is not valid UTF-8."""
     try:
-        body.decode("utf-8")
+        return body.decode("utf-8")
     except UnicodeDecodeError:
-        return False
-    return True
+        return None
 
 
 # A UTF-8 document with a stray broken byte still has far more valid multi-byte characters than
@@ -168,12 +169,24 @@ def detect_charset(
 ) -> str:
     """Pick the encoding: BOM, UTF-16/32 by shape, Content-Type charset, XML declaration or HTML
     meta, then a guess."""
+    return _detect(body, content_type, markup, language)[0]
+
+
+def _detect(
+    body: bytes,
+    content_type: str | None,
+    markup: Literal["xml", "html", "text"],
+    language: str | None,
+) -> tuple[str, str | None]:
+    """(`detect_charset`'s answer, the body read as strict UTF-8 if that answer is "utf-8"
+    and the check behind it already read the body so; else None), so that a valid UTF-8 body
+    is decoded once, not twice."""
     for bom, name in _BOMS:
         if body.startswith(bom):
-            return name
+            return name, None
     wide = _wide_without_bom(body[:4])
     if wide is not None:
-        return wide
+        return wide, None
     candidates: list[str | None] = []
     match = _CT_CHARSET.search((content_type or "")[:512])
     candidates.append(_codec(match.group(1)) if match else None)
@@ -184,6 +197,7 @@ def detect_charset(
         meta = _META_CHARSET.search(body[:4096])
         candidates.append(_codec(meta.group(1)) if meta else None)
     utf8_ok: bool | None = None
+    strict: str | None = None
     for candidate in candidates:
         if candidate is None:
             continue
@@ -195,13 +209,15 @@ def detect_charset(
         if name == "utf-8":
             # A server that claims UTF-8 for windows-1256 bytes is common on older Iranian
             # sites; believe a later signal or the guess instead of producing mojibake.
-            utf8_ok = _valid_utf8(body) if utf8_ok is None else utf8_ok
+            if utf8_ok is None:
+                strict = _strict_utf8(body)
+                utf8_ok = strict is not None
             if not utf8_ok and not _mostly_utf8(body):
                 continue
-        return name
+        return name, strict
     if utf8_ok is not False and _mostly_utf8(body):
-        return "utf-8"
-    return _LEGACY_BY_LANGUAGE.get((language or "").split("-")[0].lower(), "cp1252")
+        return "utf-8", strict
+    return _LEGACY_BY_LANGUAGE.get((language or "").split("-")[0].lower(), "cp1252"), None
 
 
 def decode_body(
@@ -211,12 +227,28 @@ def decode_body(
     markup: Literal["xml", "html", "text"] = "text",
     language: str | None = None,
 ) -> str:
-    encoding = detect_charset(body, content_type, markup=markup, language=language)
+    return decode_body_checked(body, content_type, markup=markup, language=language)[0]
+
+
+def decode_body_checked(
+    body: bytes,
+    content_type: str | None,
+    *,
+    markup: Literal["xml", "html", "text"] = "text",
+    language: str | None = None,
+) -> tuple[str, bool]:
+    """(`decode_body`'s text, whether that text is exactly the body read as strict UTF-8: then
+    the text's UTF-8 encoding is the body itself, and need not be made again)."""
+    encoding, strict = _detect(body, content_type, markup, language)
+    if strict is not None and encoding == "utf-8":
+        # What body.decode("utf-8", errors="replace") returns for a valid body. It starts with
+        # no BOM: a body that does is read by the BOM branch, which reads nothing.
+        return strict, True
     try:
         text = body.decode(encoding, errors="replace")
     except LookupError:
         text = body.decode("utf-8", errors="replace")
-    return text.removeprefix("\ufeff")
+    return text.removeprefix("\ufeff"), False
 
 
 def strip_xml_declaration(text: str) -> str:
@@ -227,7 +259,8 @@ def strip_xml_declaration(text: str) -> str:
 def collapse(text: str) -> str:
     """One line, single spaces, no control characters (C0 or C1); ZWNJ stays (Persian spelling
     needs it)."""
-    if _CONTROLS.search(text):
+    # isprintable() is False for every control character, and cheaper than the search.
+    if not text.isprintable() and _CONTROLS.search(text):
         text = _CONTROLS.sub(" ", text)
     return " ".join(text.split())
 
@@ -266,8 +299,29 @@ _FAST_REFUSED = re.compile(
     r"<!--|<[A-Za-z/!?][^<>]*<|<(?:script|style|noscript|template)(?![A-Za-z0-9])",
     re.ASCII | re.IGNORECASE,
 )
+
+
+def _trie(words: list[str]) -> str:
+    """An alternation matching exactly `words`, factored by common prefixes ("p(?:re)?",
+    "h(?:1|2|…|eader|r)") so that a "<" is tried against a few first letters, not against
+    every name in turn. Followed by a lookahead for the end of the name, it matches what the
+    flat alternation does: at most one name can end where a tag name ends."""
+    heads: dict[str, list[str]] = {}
+    for word in words:
+        heads.setdefault(word[:1], []).append(word[1:])
+    branches = []
+    for head, tails in sorted(heads.items()):
+        if not head:
+            continue
+        rest = _trie(tails) if any(tails) else ""
+        if rest and "" in tails:
+            rest = f"(?:{rest})?"
+        branches.append(re.escape(head) + rest)
+    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+
 _BLOCK_TAG = re.compile(
-    r"</?(?:" + "|".join(sorted(_BLOCK, key=len, reverse=True)) + r")(?![A-Za-z0-9])[^>]*>",
+    r"</?" + _trie(sorted(_BLOCK)) + r"(?![A-Za-z0-9])[^>]*>",
     re.ASCII | re.IGNORECASE,
 )
 _ANY_TAG = re.compile(r"<[A-Za-z/!?][^>]*>")
