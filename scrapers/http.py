@@ -583,7 +583,7 @@ class HttpSession:
             await self._pace(host, parsed.host, min_interval)
             try:
                 response = await self._exchange(
-                    method, url, headers, data, host, attempt + 1, outward_only
+                    method, parsed, headers, data, host, attempt + 1, outward_only
                 )
             except _Transient as exc:
                 if attempt >= self.settings.max_retries:
@@ -624,7 +624,7 @@ class HttpSession:
     async def _exchange(
         self,
         method: str,
-        url: str,
+        url: httpx.URL,
         headers: dict[str, str],
         data: Mapping[str, str] | None,
         host: str,
@@ -656,13 +656,15 @@ class HttpSession:
                     f"timed out after {_describe_seconds(settings.deadline)} s"
                 ) from None
             except httpx.HTTPError as exc:
-                raise _exchange_error(exc, settings, host, url) from None
+                raise _exchange_error(exc, settings, host, str(url)) from None
         stream = raw.extensions.get("network_stream")
         peer = stream.get_extra_info(PEER_ADDRESS) if stream is not None else None
+        # Without user information: the URL is the base of the links in a feed, and they must
+        # not carry the feed's password into stored evidence. (Most URLs have none, and
+        # copy_with parses the URL again.)
+        final = raw.url.copy_with(userinfo=b"") if raw.url.userinfo else raw.url
         return Response(
-            # Without user information: the URL is the base of the links in a feed, and they
-            # must not carry the feed's password into stored evidence.
-            url=str(raw.url.copy_with(userinfo=b"")),
+            url=str(final),
             status=raw.status_code,
             reason_phrase=raw.reason_phrase,
             headers=raw.headers,
