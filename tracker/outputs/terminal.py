@@ -4,7 +4,7 @@ never as markup."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import IO, Any
 
@@ -221,11 +221,17 @@ class LongTable:
 def _merged(line: list[Segment]) -> list[Segment]:
     """Neighbouring unstyled segments as one (the same characters, fewer pieces to draw)."""
     out: list[Segment] = []
+    plain: list[str] = []
     for segment in line:
-        if out and not segment.style and not out[-1].style and not segment.control:
-            out[-1] = Segment(out[-1].text + segment.text)
-        else:
-            out.append(segment)
+        if segment[1] is None and segment[2] is None:  # no style, not a control code
+            plain.append(segment[0])
+            continue
+        if plain:
+            out.append(Segment("".join(plain)))
+            plain = []
+        out.append(segment)
+    if plain:
+        out.append(Segment("".join(plain)))
     return out
 
 
@@ -246,27 +252,41 @@ def _cell_lines(
         return []  # rich draws nothing in a column without room, only its padding's blanks
     justify = cell.justify or column.justify or "default"
     plain = cell.plain
+    before, after = Segment(" " * pad_left), Segment(" " * pad_right)
+    pieces = plain.split("\n")
     if (
         justify in ("left", "default")
         and not cell.style
         and "\t" not in plain
-        and all(len(p) <= inner and cell_len(p) <= inner for p in plain.split("\n"))
+        and all(len(p) <= inner and cell_len(p) <= inner for p in pieces)
     ):
         # Every line fits: rich's wrap would only pad it, so the text is drawn as it is.
-        rendered: Iterable[Segment] = cell.render(console, end="\n")
-    else:
-        lines = cell.wrap(
-            console,
-            inner,
-            justify=justify,
-            overflow=cell.overflow or column.overflow or "fold",
-            tab_size=(cell.tab_size if cell.tab_size is not None else console.tab_size) or 8,
-            no_wrap=cell.no_wrap if cell.no_wrap is not None else column.no_wrap,
-        )
-        rendered = Text("\n").join(lines).render(console, end="\n")
-    before, after = Segment(" " * pad_left), Segment(" " * pad_right)
+        drawn: list[list[Segment]] = [[]]
+        for segment in cell.render(console):
+            text, style, _ = segment
+            if "\n" not in text:
+                drawn[-1].append(segment)
+                continue
+            first, *more = text.split("\n")
+            if first:
+                drawn[-1].append(Segment(first, style))
+            for text in more:
+                drawn.append([Segment(text, style)] if text else [])
+        return [
+            _merged([before, *line, Segment(" " * (inner - cell_len(piece))), after])
+            for line, piece in zip(drawn, pieces, strict=True)
+        ]
+    lines = cell.wrap(
+        console,
+        inner,
+        justify=justify,
+        overflow=cell.overflow or column.overflow or "fold",
+        tab_size=(cell.tab_size if cell.tab_size is not None else console.tab_size) or 8,
+        no_wrap=cell.no_wrap if cell.no_wrap is not None else column.no_wrap,
+    )
+    rendered = Text("\n").join(lines).render(console, end="\n")
     return [
-        [before, *line, after]
+        _merged([before, *line, after])
         for line in Segment.split_and_crop_lines(rendered, inner, include_new_lines=False)
     ]
 
