@@ -1001,15 +1001,7 @@ class _CompiledCommitment:
         if not self.rules:
             raise ValueError(f"commitment {commitment.slug!r} has no rules")
         self.pids = frozenset().union(*(r[3] for r in self.rules))
-        # Gate n: the n-th group of every rule (its last, if it has fewer). A rule holds only
-        # if the text has a term of each of its groups, so a commitment can hold only if the
-        # text has a term of every gate: a few set tests at C speed turn away most texts that
-        # name one of its words without any rule's whole combination.
-        depth = max(len(r[1]) for r in self.rules)
-        self.gates = tuple(
-            frozenset().union(*(r[1][min(n, len(r[1]) - 1)] for r in self.rules))
-            for n in range(depth)
-        )
+        self.gates = _gates([r[1] for r in self.rules])
 
         # Context: places and milestone words, looked for only once the item is a candidate.
         def ctx(term: str) -> int:
@@ -1036,6 +1028,18 @@ class _CompiledCommitment:
             # Latin and Cyrillic title words take their endings ("flight" → "flights").
             pids = frozenset(ctx(w + "*" if _script(w) != "arabic" else w) for w in words)
             self.milestones.append((pids, min(2, len(pids))))
+
+
+def _gates(rules: list[tuple[frozenset[int], ...]]) -> tuple[frozenset[int], ...]:
+    """Gate n: the n-th group of every rule (its last, if it has fewer). A rule holds only if
+    the text has a term of each of its groups, so a commitment can hold only if the text has a
+    term of every gate: a few set tests at C speed turn away most texts that name one of its
+    words without any rule's whole combination."""
+    depth = max(len(groups) for groups in rules)
+    return tuple(
+        frozenset().union(*(groups[min(n, len(groups) - 1)] for groups in rules))
+        for n in range(depth)
+    )
 
 
 def _title_words(title: str) -> list[str]:
