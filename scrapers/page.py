@@ -26,8 +26,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from selectolax.lexbor import LexborHTMLParser, SelectolaxError
-
 from scrapers.base import Item, Outcome, SourceSpec, Validators
 from scrapers.errors import SourceError
 from scrapers.http import HttpSession, raise_for_status
@@ -61,7 +59,13 @@ _PAGE_TYPES = frozenset({"", "text/html", "application/xhtml+xml"})
 _INVISIBLE_TAGS = ["script", "style", "noscript", "template"]
 
 
+# selectolax is imported where a page is parsed or a selector checked: a run with no page
+# source (most runs) does not load it.
+
+
 def _check_selector(selector: str) -> None:
+    from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
     try:
         LexborHTMLParser("<html></html>").css(selector)
     except (SelectolaxError, ValueError):
@@ -90,6 +94,8 @@ def check_options(options: Mapping[str, Any]) -> None:
 
 def watched_text(html: str, selector: str) -> str:
     """The visible text under `selector`, one normalised line per block."""
+    from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
     tree = LexborHTMLParser(html)
     tree.strip_tags(_INVISIBLE_TAGS)
     try:
