@@ -129,6 +129,23 @@ def test_long_table_draws_the_rows_itself(width: int) -> None:
     assert drawn and all(isinstance(part, Segment) for part in drawn)
 
 
+def test_long_table_leaves_the_table_to_rich_if_rich_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """LongTable uses rich's non-public layout methods; a rich release without them must cost
+    speed, not the status view."""
+    from rich.table import Table
+
+    rich_table, long_table = _both(_rows(150))
+    expected = _draw(rich_table, 120, False)
+    monkeypatch.delattr(Table, "_calculate_column_widths")
+    console = Console(file=io.StringIO(), width=120)
+    drawn = list(long_table.__rich_console__(console, console.options))  # type: ignore[attr-defined]
+    assert [type(part).__name__ for part in drawn] == ["Table"]
+    monkeypatch.undo()  # rich's Table itself needs the method to draw
+    assert _draw(drawn[0], 120, False) == expected
+
+
 def test_a_long_register_lists_every_commitment_and_keeps_text_inert() -> None:
     rows = _rows(terminal.LONG_TABLE_ROWS + 50)
     table = terminal.status_table(rows, TODAY, 7)

@@ -166,14 +166,19 @@ class LongTable:
         head = self.frame()  # title, top edge, header, header rule, bottom edge
         frame_box, widths = head.box, None
         if frame_box is not None and self._plain_shape(head):
-            stand_in, widths = self._widths(console, options)
-            for index, (column, width) in enumerate(zip(head.columns, widths, strict=True)):
-                column.width = width - stand_in._get_padding_width(index)
-            # On a terminal too narrow for every column, rich gives some none: left to rich.
-            if widths != head._calculate_column_widths(
-                console, options.update_width(options.max_width - head._extra_width)
-            ):
-                widths = None
+            try:
+                stand_in, widths = self._widths(console, options)
+                for index, (column, width) in enumerate(zip(head.columns, widths, strict=True)):
+                    column.width = width - stand_in._get_padding_width(index)
+                # On a terminal too narrow for every column, rich gives some none: left to rich.
+                if widths != head._calculate_column_widths(
+                    console, options.update_width(options.max_width - head._extra_width)
+                ):
+                    widths = None
+            except (AttributeError, TypeError, ValueError):
+                # rich's layout methods used here are not public: should a rich release change
+                # them, the table is left to rich (slower, the same lines) instead of failing.
+                head, widths = self.frame(), None
         if frame_box is None or widths is None:
             table = self.frame()
             for row in self.rows:
