@@ -312,15 +312,13 @@ _UNSURE: tuple[bool, datetime | None] = (False, None)  # not ours: the full read
 
 # The offset each numeric zone of that shape stands for, signed to be added to the wall-clock
 # time; learned on first use (at most 2 × 10,000 spellings, a few dozen in practice).
-_ZONE_DELTAS: dict[str, timedelta] = {"GMT": timedelta(0), "UTC": timedelta(0), "UT": timedelta(0)}
-_ZONE_DELTAS["Z"] = timedelta(0)
+_ZONE_DELTAS: dict[str, timedelta] = {name: timedelta(0) for name in ("GMT", "UTC", "UT", "Z")}
 
 
 def _zone_delta(zone: str) -> timedelta:
-    delta = _ZONE_DELTAS.get(zone)
-    if delta is None:
-        offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:]))
-        delta = _ZONE_DELTAS[zone] = offset if zone[0] == "-" else -offset
+    """The delta of a "+hhmm" / "-hhmm" zone not yet in _ZONE_DELTAS, now learned."""
+    offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:]))
+    delta = _ZONE_DELTAS[zone] = offset if zone[0] == "-" else -offset
     return delta
 
 
@@ -344,7 +342,9 @@ def _rfc822_fast(text: str) -> tuple[bool, datetime | None]:
             0,
             UTC,
         )
-        delta = _zone_delta(zone)
+        delta = _ZONE_DELTAS.get(zone)
+        if delta is None:
+            delta = _zone_delta(zone)
         if delta:
             utc = utc + delta
     except (ValueError, OverflowError):

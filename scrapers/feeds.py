@@ -255,8 +255,9 @@ class _Builder:
 
     def add_all(self, entries: Iterable[Any], read: Any) -> None:
         """`read(entry) -> _Entry` for each raw entry; a failure skips that entry alone."""
+        cap = self.settings.max_items_per_feed
         for raw in entries:
-            if len(self.items) >= self.settings.max_items_per_feed:
+            if len(self.items) >= cap:
                 count_skipped(self.skipped, SKIP_ITEM_CAP)
                 continue
             try:
@@ -374,6 +375,11 @@ def _children(el: etree._Element) -> dict[str, etree._Element]:
     return found
 
 
+def _web_scheme(link: str | None) -> bool:
+    """Whether `web_link` keeps this link's own http(s) scheme and never reads its base."""
+    return (link or "").strip()[:6].lower().startswith(("http:", "https:"))
+
+
 def _atom_title(el: etree._Element | None) -> str | None:
     text = _text(el)
     if el is not None and text and el.get("mode") == "base64":
@@ -431,11 +437,16 @@ class _RssEntries:
         get = children.get
         source = get(self.source)
         link_el = get(self.link)
-        link, link_base = _text(link_el), link_el.base if link_el is not None else None
-        if not (link or "").strip() and link_el is not None:
-            link = link_el.get("href")  # <link href="…"/>, Atom style without the namespace
+        link = link_base = None
+        if link_el is not None:
+            link = _text(link_el)
+            if not (link or "").strip():
+                link = link_el.get("href")  # <link href="…"/>, Atom style without the namespace
         if not (link or "").strip():
             link, link_base = _atom_link(el)
+        elif link_el is not None and not _web_scheme(link):
+            # Only a link without its own http(s) scheme is resolved against a base.
+            link_base = link_el.base
         title_tag, dc_title, media_title = self.titles
         description, encoded = self.summaries
         return _Entry(
