@@ -24,6 +24,7 @@ its first call are not seen by the workers.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import json
@@ -203,7 +204,13 @@ class WorkerPool:
         self._memory = memory
         self._answer_limit = answer_limit
         self._grow_after = grow_after
-        self._idle: asyncio.Queue[_Worker | _StartFailed] = asyncio.Queue()
+        # Idle workers (and start failures to report), and the calls waiting for one, first
+        # come first served: a worker that comes free goes to the longest waiting call, never
+        # to a call that arrived later (see `_take`).
+        self._idle: collections.deque[_Worker | _StartFailed] = collections.deque()
+        self._waiting: collections.deque[asyncio.Future[_Worker | _StartFailed]] = (
+            collections.deque()
+        )
         self._count = 0  # workers alive or starting
         self._busy: set[_Worker] = set()
         self._starting: set[asyncio.Task[_Worker]] = set()
@@ -228,30 +235,50 @@ class WorkerPool:
             return
         error = task.exception()
         if error is None:
-            self._idle.put_nowait(task.result())
+            self._release(task.result())
             return
         self._count -= 1
         reason = error.reason if isinstance(error, SourceError) else "could not start a parser"
-        self._idle.put_nowait(_StartFailed(reason))
+        self._release(_StartFailed(reason))
+
+    def _release(self, got: _Worker | _StartFailed) -> None:
+        """Hand a free worker (or a start failure) to the longest waiting call, else keep it."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(got)
+                return
+        self._idle.append(got)
 
     async def _take(self) -> _Worker:
-        waited_long = False
-        while True:
-            if (
-                self._idle.empty()
-                and self._count < self._size
-                and (self._count == 0 or waited_long)
-            ):
+        if self._idle and not self._waiting:
+            got = self._idle.popleft()
+        else:
+            if not self._idle and self._count == 0:
                 self._grow()
+            # Queued behind the calls that came first (asyncio.Queue would let a call that
+            # arrives as a worker comes free take it, and send the waiting one to the back:
+            # with the pool busy, the first source to wait could wait until every other was
+            # parsed, and the sources stored after it in the file's order with it). A call
+            # that has waited `grow_after` starts another worker and keeps its place.
+            waiter: asyncio.Future[_Worker | _StartFailed] = (
+                asyncio.get_running_loop().create_future()
+            )
+            self._waiting.append(waiter)
             try:
-                async with asyncio.timeout(self._grow_after):
-                    got = await self._idle.get()
-            except TimeoutError:
-                waited_long = True
-                continue
-            if isinstance(got, _StartFailed):
-                raise SourceError(got.reason)
-            return got
+                while not (await asyncio.wait({waiter}, timeout=self._grow_after))[0]:
+                    if self._count < self._size:
+                        self._grow()
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._release(waiter.result())  # given to us as we were cancelled
+                else:
+                    waiter.cancel()
+                raise
+            got = waiter.result()
+        if isinstance(got, _StartFailed):
+            raise SourceError(got.reason)
+        return got
 
     async def _retire(self, worker: _Worker) -> None:
         self._count -= 1
@@ -298,7 +325,7 @@ class WorkerPool:
         if answer[0] == "retire":
             await self._retire(worker)  # it is exiting anyway; reap it now
         else:
-            self._idle.put_nowait(worker)
+            self._release(worker)
         return _unpack(answer)
 
     def _pickled(self, func: Callable[..., Any]) -> tuple[bytes, bytes]:
@@ -318,8 +345,8 @@ class WorkerPool:
         for task in list(self._starting):
             task.cancel()
         workers = list(self._busy)
-        while not self._idle.empty():
-            got = self._idle.get_nowait()
+        while self._idle:
+            got = self._idle.popleft()
             if isinstance(got, _Worker):
                 workers.append(got)
         for task in list(self._starting):

@@ -75,6 +75,65 @@ def test_results_come_back_and_errors_are_one_line() -> None:
     assert reason(deep) == "parsing failed: the document is nested too deeply"
 
 
+def test_a_free_worker_goes_to_the_call_that_waited_longest() -> None:
+    """First come, first served, also once a call has waited past `grow_after` with the pool at
+    full size (such a call used to rejoin the queue behind every call that came after it: the
+    refresh stores sources in file order, so one early source kept waiting held back every
+    source after it)."""
+    from scrapers.worker import WorkerPool
+
+    async def main() -> list[str]:
+        pool = WorkerPool(1, memory=256 * 1024 * 1024, answer_limit=1 << 20, grow_after=0.05)
+        done: list[str] = []
+
+        async def call(tag: str, seconds: float) -> None:
+            await pool.run(jobs.nap, (seconds, tag), {}, time_limit=60, too_slow="slow")
+            done.append(tag)
+
+        try:
+            await call("started", 0.0)  # the worker is up and idle
+            first = asyncio.create_task(call("first", 1.0))  # takes it at once, for 1 s
+            await asyncio.sleep(0.01)
+            early = asyncio.create_task(call("early", 0.0))
+            await asyncio.sleep(0.5)  # "early" has waited ten times grow_after by now
+            late = asyncio.create_task(call("late", 0.0))
+            await asyncio.gather(first, early, late)
+        finally:
+            await pool.aclose()
+        return done
+
+    assert asyncio.run(main()) == ["started", "first", "early", "late"]
+
+
+def test_a_waiting_call_that_is_cancelled_gives_up_its_place_only() -> None:
+    from scrapers.worker import WorkerPool
+
+    async def main() -> list[str]:
+        pool = WorkerPool(1, memory=256 * 1024 * 1024, answer_limit=1 << 20, grow_after=0.05)
+        try:
+            await pool.run(jobs.nap, (0.0, "started"), {}, time_limit=60, too_slow="slow")
+            first = asyncio.create_task(
+                pool.run(jobs.nap, (0.5, "first"), {}, time_limit=60, too_slow="slow")
+            )
+            await asyncio.sleep(0.01)
+            given_up = asyncio.create_task(
+                pool.run(jobs.nap, (0.0, "given up"), {}, time_limit=60, too_slow="slow")
+            )
+            after = asyncio.create_task(
+                pool.run(jobs.nap, (0.0, "after"), {}, time_limit=60, too_slow="slow")
+            )
+            await asyncio.sleep(0.2)
+            given_up.cancel()
+            got = [await first, await after]
+            assert given_up.cancelled()
+            got.append(await pool.run(jobs.nap, (0.0, "again"), {}, time_limit=60, too_slow="x"))
+            return got
+        finally:
+            await pool.aclose()
+
+    assert asyncio.run(main()) == ["first", "after", "again"]
+
+
 def test_cpu_bomb_is_killed_at_the_parse_limit_while_other_calls_complete() -> None:
     settings = fast_settings(parse_timeout=1.0, parse_workers=2)
     started = time.monotonic()

@@ -101,3 +101,11 @@ def misbehave(outcome: Outcome) -> Outcome:
     if outcome.source == "hogs":
         hog()
     return outcome
+
+
+def nap(seconds: float, tag: str) -> str:
+    """A parse that takes `seconds` and says which call it was."""
+    import time
+
+    time.sleep(seconds)
+    return tag
