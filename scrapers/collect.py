@@ -219,22 +219,23 @@ def parsed_then(
 
 
 class Stepped:
-    """The post-processing step as a parser process runs it: `Stepped(step, fused=True)` is
-    `parsed_then(step, …)`, `fused=False` is `postprocessed(step, …)`. Its `prepare` runs the
-    step's own (building a matcher) when the process first receives it, before the memory limit
-    on parsing is measured (scrapers/serve.py): the step is the caller's code and data, not a
-    stranger's bytes, and may need more room than one parse is allowed."""
+    """The post-processing step as a parser process runs it: `stepped(True, parser, …)` is
+    `parsed_then(step, parser, …)`, `stepped(False, outcome)` is `postprocessed(step, outcome)`.
+    One object serves both, so a run that parses some kinds' answers and post-processes others'
+    sends the step (the catalog's rules) to each process once and compiles it there once. Its
+    `prepare` runs the step's own (building a matcher) when the process first receives it,
+    before the memory limit on parsing is measured (scrapers/serve.py): the step is the caller's
+    code and data, not a stranger's bytes, and may need more room than one parse is allowed."""
 
-    def __init__(self, step: Postprocess, *, fused: bool) -> None:
+    def __init__(self, step: Postprocess) -> None:
         self.step = step
-        self.fused = fused
 
     def prepare(self) -> None:
         ready = getattr(self.step, "prepare", None)
         if callable(ready):
             ready()
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Outcome:
-        if self.fused:
+    def __call__(self, fused: bool, *args: Any, **kwargs: Any) -> Outcome:
+        if fused:
             return parsed_then(self.step, *args, **kwargs)
         return postprocessed(self.step, *args, **kwargs)

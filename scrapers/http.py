@@ -404,7 +404,7 @@ class HttpSession:
     _last_start: dict[str, float] = field(default_factory=dict, init=False)
     # The post-processing step wrapped for a worker, made once: a worker unpickles each distinct
     # callable once, so the step's state (a compiled matcher) lives on from source to source.
-    _steps: dict[str, Callable[..., Any]] = field(default_factory=dict, init=False)
+    _stepped: Callable[..., Any] | None = field(default=None, init=False)
 
     def _host_limit(self, host: str) -> asyncio.Semaphore:
         if host not in self._host_limits:
@@ -470,22 +470,21 @@ class HttpSession:
         between the processes once (and the step is bounded by the same limits)."""
         if self.postprocess is None:
             return await self.parse(func, *args, **kwargs)
-        fused = self._step("fused")
-        result: Outcome = await self.parse(fused, func, *args, **kwargs)
+        result: Outcome = await self.parse(self._step(), True, func, *args, **kwargs)
         return result
 
     async def postprocess_alone(self, outcome: Outcome) -> Outcome:
         """The post-processing step on an outcome a kind built in this process."""
-        result: Outcome = await self.parse(self._step("alone"), outcome)
+        result: Outcome = await self.parse(self._step(), False, outcome)
         return result
 
-    def _step(self, how: str) -> Callable[..., Any]:
-        if how not in self._steps:
+    def _step(self) -> Callable[..., Any]:
+        if self._stepped is None:
             from scrapers.collect import Stepped
 
             assert self.postprocess is not None
-            self._steps[how] = Stepped(self.postprocess, fused=how == "fused")
-        return self._steps[how]
+            self._stepped = Stepped(self.postprocess)
+        return self._stepped
 
     def _backoff(self, attempt: int) -> float:
         base = min(self.settings.backoff_max, self.settings.backoff_base * 2**attempt)

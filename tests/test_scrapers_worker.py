@@ -216,6 +216,30 @@ def test_postprocess_runs_in_a_worker_and_keeps_its_state(server: LoopbackServer
     assert outcomes[-1].state == "failed" and not isinstance(outcomes[-1], jobs.Tagged)
 
 
+def test_one_step_per_worker_when_kinds_parse_differently(server: LoopbackServer) -> None:
+    """An RSS answer is parsed and post-processed in one call; a page's outcome is built in the
+    refresh process and post-processed alone. Both use one unpickled step per worker, so the
+    step's state (a compiled matcher) is built once per worker, not once per way of calling."""
+    specs = [
+        rss(server.route(f"/f{i}", Reply(body=FEED, content_type=RSS)), f"s{i}") for i in range(3)
+    ]
+    page = "<html><body><p>Flights from Tabriz to Baku</p></body></html>"
+    specs += [
+        SourceSpec(
+            name=f"p{i}",
+            kind="page",
+            language="en",
+            url=server.route(f"/p{i}", Reply(body=page, content_type="text/html")),
+            options={"commitment": "tabriz-baku-flight"},
+        )
+        for i in range(2)
+    ]
+    outcomes = collect(specs, {}, fast_settings(parse_workers=1), postprocess=jobs.Counting())
+    tagged = [o for o in outcomes if isinstance(o, jobs.Tagged)]
+    assert [o.source for o in tagged] == ["s0", "s1", "s2", "p0", "p1"]
+    assert sorted(o.calls for o in tagged) == [1, 2, 3, 4, 5]
+
+
 def test_workers_are_started_once_and_reused_across_sources(server: LoopbackServer) -> None:
     specs = [
         rss(server.route(f"/f{i}", Reply(body=FEED, content_type=RSS)), f"s{i}") for i in range(12)
