@@ -276,7 +276,11 @@ class _TLS:
 
     def context(self) -> ssl.SSLContext:
         if self._context is None:
-            self._context = httpx.create_ssl_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
+            context = httpx.create_ssl_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
+            # Many servers end a connection without TLS's close_notify: that is the end of the
+            # body (as httpx's AnyIO backend treats it), not an error.
+            context.options |= getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+            self._context = context
         return self._context
 
 

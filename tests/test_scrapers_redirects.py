@@ -27,7 +27,7 @@ from pytest_httpserver import HTTPServer
 
 from scrapers import HttpSettings, Outcome, SourceSpec, Validators, collect
 from scrapers.errors import one_line, redact_url
-from scrapers.network import Network, address_kind
+from scrapers.network import AsyncioBackend, Network, address_kind
 
 from .loopback import LoopbackServer, Reply, fast_settings, fixture, free_port, serve
 
@@ -65,7 +65,7 @@ class Routes(httpcore.AsyncNetworkBackend):
     def __init__(self, routes: dict[tuple[str, int], int] | None = None) -> None:
         self.routes = dict(routes or {})
         self.dialled: list[tuple[str, int]] = []
-        self._real = httpcore.AnyIOBackend()
+        self._real = AsyncioBackend()  # the production dialer, aimed at loopback
 
     async def connect_tcp(
         self,
@@ -389,6 +389,76 @@ def test_https_to_http_on_the_same_host_drops_credentials(
     assert sent_over_tls == ["Basic " + base64.b64encode(b"me:hunter2").decode(), "Bearer t0ken"]
     assert [r.headers.get("authorization") for r in outside.requests] == [None, None]
     assert "hunter2" not in repr(outcome)
+
+
+def _tls_server(ca: trustme.CA, answer: bytes) -> tuple[socket.socket, int]:
+    """A TLS server for site.test that answers every connection with `answer` and closes it
+    the way many servers do: without TLS's close_notify."""
+    import threading
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("site.test").configure_cert(context)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve_forever() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # the test closed the listener
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    request = b""
+                    while b"\r\n\r\n" not in request:
+                        chunk = tls.recv(4096)
+                        if not chunk:
+                            break
+                        request += chunk
+                    tls.sendall(answer)
+            except (OSError, ssl.SSLError):
+                conn.close()  # a client that refused our certificate
+
+    threading.Thread(target=serve_forever, daemon=True).start()
+    return listener, listener.getsockname()[1]
+
+
+def test_tls_body_ended_by_close_without_close_notify_is_read_whole(
+    ca: trustme.CA, outside: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    # No Content-Length: the end of the connection is the end of the body.
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: " + RSS.encode() + b"\r\n\r\n" + FEED
+    listener, port = _tls_server(ca, answer)
+    try:
+        names = Names({"site.test": [[PUBLIC]]})
+        (outcome,) = run([rss("https://site.test/feed")], names, Routes({(PUBLIC, 443): port}))
+    finally:
+        listener.close()
+    # The same feed over plain HTTP, for comparison.
+    (plain,) = collect([rss(outside.route("/feed", Reply(body=FEED, content_type=RSS)))], {})
+    assert outcome.state == "ok", outcome.reason
+    assert [i.title for i in outcome.items] == [i.title for i in plain.items]
+    assert outcome.items
+
+
+def test_an_untrusted_certificate_fails_the_source_with_a_reason(
+    ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stranger = trustme.CA()  # we trust this one; the server's certificate is from `ca`
+    ca_file = tmp_path / "ca.pem"
+    stranger.cert_pem.write_to_path(str(ca_file))
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    listener, port = _tls_server(ca, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    try:
+        names = Names({"site.test": [[PUBLIC]]})
+        (outcome,) = run([rss("https://site.test/feed")], names, Routes({(PUBLIC, 443): port}))
+    finally:
+        listener.close()
+    assert outcome.state == "failed"
+    assert outcome.reason is not None
+    assert outcome.reason.startswith("TLS certificate problem (site.test): "), outcome.reason
 
 
 def test_307_and_308_never_resend_a_request_body_to_another_host(
