@@ -469,9 +469,16 @@ def refresh(
     wait = settings.lock_wait if lock_wait is None else lock_wait
     with refresh_lock(db, wait):
         started = utcnow()
-        with db.read() as conn:
-            matches = reads.match_set(conn)
-            health = reads.health(conn)
+        try:
+            with db.read() as conn:
+                matches = reads.match_set(conn)
+                health = reads.health(conn)
+        except Exception as exc:
+            # A server that went away just after the lock was taken (a restart) took the lock
+            # with it: say so, as a write would, rather than what the read ran into.
+            if is_environment_error(exc):
+                db.check_guard()
+            raise
         planned = plan(
             chosen,
             health,

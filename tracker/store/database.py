@@ -197,6 +197,13 @@ class Database:
         with self._engine.connect() as raw, raw.begin():
             yield SaConn(raw)
 
+    def check_guard(self) -> None:
+        """Raise what this thread's write guard raises (LockLost: a refresh's lock is gone), by
+        an empty guarded write; nothing without a guard."""
+        if getattr(self._local, "guard", None) is not None:
+            with self.write():
+                pass
+
     @contextmanager
     def guarded_by(self, guard: WriteGuard) -> Iterator[None]:
         """Check `guard` before every write transaction of this thread while inside."""
