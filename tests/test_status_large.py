@@ -100,12 +100,8 @@ def _draw(renderable: object, width: int, colour: bool) -> str:
 
 def _both(rows: list[Row]) -> tuple[object, object]:
     """The same rows as rich's Table and as LongTable."""
-    from unittest import mock
-
-    with mock.patch.object(terminal, "LONG_TABLE_ROWS", len(rows) + 1):
-        rich_table = terminal.status_table(rows, TODAY, 7)
-    with mock.patch.object(terminal, "LONG_TABLE_ROWS", 1):
-        long_table = terminal.status_table(rows, TODAY, 7)
+    rich_table = terminal.status_table(rows, TODAY, 7, long_from=len(rows) + 1)
+    long_table = terminal.status_table(rows, TODAY, 7, long_from=1)
     assert type(rich_table).__name__ == "Table"
     assert isinstance(long_table, terminal.LongTable)
     return rich_table, long_table

@@ -100,10 +100,12 @@ def status_cells(row: Row, today: date) -> list[Text]:
     ]
 
 
-def status_table(rows: list[Row], today: date, pending_total: int) -> Table | LongTable:
-    """Every row listed; from LONG_TABLE_ROWS rows on, drawn by `LongTable`."""
+def status_table(
+    rows: list[Row], today: date, pending_total: int, *, long_from: int = LONG_TABLE_ROWS
+) -> Table | LongTable:
+    """Every row listed; from `long_from` rows on, drawn by `LongTable`."""
     cells = [status_cells(row, today) for row in rows]
-    if len(cells) >= LONG_TABLE_ROWS:
+    if len(cells) >= long_from:
         return LongTable(lambda: _status_frame(today, pending_total), cells)
     table = _status_frame(today, pending_total)
     for row_cells in cells:
