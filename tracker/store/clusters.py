@@ -192,12 +192,12 @@ def decide_each(
     suggestion)."""
     done: list[Done] = []
     already: list[Already] = []
+    confirm = decision == Review.CONFIRMED
     for ev_id, milestone, stance in picks:
         row = reads.get_evidence(conn, ev_id)
         if row.review != Review.PENDING:
             already.append(Already(ev_id, row.review, row.reviewed_by))
             continue
-        confirm = decision == Review.CONFIRMED
         outcome = review(
             conn,
             ev_id,
