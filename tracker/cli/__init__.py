@@ -2,155 +2,40 @@
 (`tracker.register`, `refresh`, `reporting`, …), prints what comes back, and turns every error a
 user can cause into one line and an exit code.
 
-Heavy modules are imported inside commands, so that `tracker --help` starts quickly.
+Importing this package loads nothing heavy: `main` hands a plain `tracker refresh` (what cron runs)
+to `tracker.cli.refresh` without loading typer, and everything else to the typer app in
+`tracker.cli.root`. Heavy modules are imported inside commands, so that `tracker --help` starts
+quickly.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import typer
-
-from tracker.cli import db as _db  # noqa: F401  (registers its commands)
-from tracker.cli import publish as _publish  # noqa: F401
-from tracker.cli import register as _register
-from tracker.cli import report as _report  # noqa: F401
-from tracker.cli import review as _review  # noqa: F401
-from tracker.cli import sources as _sources  # noqa: F401
-from tracker.cli.common import STATE, app
-from tracker.errors import TrackerError
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["app", "entry", "main"]
 
 
-@app.callback(invoke_without_command=True)
-def _root(
-    ctx: typer.Context,
-    db: Annotated[
-        str | None,
-        typer.Option(
-            "--db",
-            help="Database path or SQLAlchemy URL (default: $TRACKER_DB or ./commitments.db).",
-        ),
-    ] = None,
-) -> None:
-    STATE.reset(db)
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(_register.status)
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    # An argument or a server's text quoted in the message must not drive the terminal.
-    from tracker.outputs.escape import terminal
-
-    message = terminal(message)
-    sys.stderr.write(f"error: {message}\n")
-    raise SystemExit(code)
-
-
-def _click_exceptions() -> Any:
-    # Newer typer vendors click as typer._click; older releases use the click package.
-    import importlib
-
-    try:
-        return importlib.import_module("typer._click.exceptions")
-    except ImportError:  # pragma: no cover - depends on the installed typer
-        return importlib.import_module("click.exceptions")
-
-
-def _plain_coercion() -> None:
-    """Coerce `str`, `Path` and flag options without loading pydantic.
-
-    Newer typer coerces every option value that is not already a bool through a pydantic
-    TypeAdapter, built on first use (even for `--help`, whose value is None): importing pydantic
-    and building the adapters is about a third of the start-up of `tracker refresh --quiet`. For
-    a `str` (a string stays itself), a `Path` (typer's own `coerce_cli_path`, which is what its
-    adapter calls, given the Path pydantic would make) and a flag (None and bools stay as they
-    are) the same is done here directly; anything else goes to typer's adapter as before. A
-    typer without these internals is left alone.
-    """
-    try:
-        from typer._coercion import RuntimeParam, build_runtime_param
-        from typer._param_types import coerce_cli_path, routes_to_path
-        from typer.core import _TyperParameter
-    except ImportError:  # pragma: no cover - depends on the installed typer
-        return
-    if getattr(_TyperParameter, "_tracker_plain", False):
-        return
-    from pathlib import Path
-
-    class Plain(RuntimeParam):
-        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
-            if self.annotation is str and isinstance(value, str):
-                return value
-            if self.annotation is bool and isinstance(value, bool):
-                return value
-            if self.annotation is Path and isinstance(value, str | Path):
-                path = Path(value)  # what pydantic makes of a string
-                info = self.parameter_info
-                return coerce_cli_path(path, info, path_type=Path, param=param, ctx=ctx)
-            return build_runtime_param(param.type_descriptor)._coerce_value(value, param, ctx)
-
-    def plain(known: Any) -> bool:
-        info, annotation = known.parameter_info, known.annotation
-        if info.parser is not None or known.file_annotation is not None:
-            return False
-        if annotation is str:
-            return known.choices is None
-        if annotation is Path:
-            return info.path_type is None and routes_to_path(annotation, info)
-        return annotation is bool
-
-    typer_way = _TyperParameter.get_runtime_param
-
-    def get_runtime_param(self: Any) -> Any:
-        # A typer whose internals moved on (other fields, another constructor) gets its own
-        # way for every option: slower to start, never wrong.
-        with contextlib.suppress(AttributeError, TypeError):
-            if self._runtime_param is None and plain(self.type_descriptor):
-                known = self.type_descriptor
-                self._runtime_param = Plain(
-                    parameter_info=known.parameter_info, annotation=known.annotation
-                )
-        return typer_way(self)
-
-    setattr(_TyperParameter, "get_runtime_param", get_runtime_param)  # noqa: B010
-    setattr(_TyperParameter, "_tracker_plain", True)  # noqa: B010
-
-
-def main(argv: list[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: every error a user can cause ends as one line and an exit code, no traceback."""
-    ex = _click_exceptions()
-    _plain_coercion()
-    command = typer.main.get_command(app)
-    try:
-        rv = command.main(args=argv, prog_name="tracker", standalone_mode=False)
-    except typer.Abort:
-        _fail("aborted", 130)
-    except typer.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
-    except getattr(ex, "NoArgsIsHelpError", ()) as exc:
-        typer.echo(exc.ctx.get_help())
-        raise SystemExit(0) from None
-    except ex.UsageError as exc:
-        path = exc.ctx.command_path if exc.ctx else "tracker"
-        _fail(f"{exc.format_message()} (see '{path} --help')".replace("\n", " "), 2)
-    except ex.ClickException as exc:
-        _fail(exc.format_message().replace("\n", " "), exc.exit_code or 1)
-    except TrackerError as exc:
-        _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    except BrokenPipeError:
-        # `tracker export | head` closed the pipe: not an error worth a message.
-        sys.stderr.close()
-        raise SystemExit(0) from None
-    except Exception as exc:  # database and OS errors: one line, never a traceback
-        _fail(_describe(exc), 1)
-    if isinstance(rv, int) and rv:
-        raise SystemExit(rv)
+    from tracker.cli import refresh
+    from tracker.cli.shared import STATE, user_errors
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    plain = refresh.parse(args)
+    if plain is None:
+        from tracker.cli.root import run_typer
+
+        run_typer(args)
+        return
+    db, params = plain
+    STATE.reset(db)
+    with user_errors():
+        refresh.run(**params)
 
 
 def entry() -> NoReturn:
@@ -181,19 +66,10 @@ def entry() -> NoReturn:
     os._exit(code)
 
 
-def _describe(exc: Exception) -> str:
-    from tracker.store import describe_error, is_database_error, is_environment_error, redact
+def __getattr__(name: str) -> Any:
+    # The typer app is built on first use: `from tracker.cli import app` still works.
+    if name == "app":
+        from tracker.cli.root import app
 
-    where = redact(STATE.db_arg or "database")
-    if is_environment_error(exc):
-        return describe_error(exc, where)
-    if is_database_error(exc):
-        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__]
-        return f"database error: {redact(lines[0])}"
-    if isinstance(exc, OSError):
-        return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
-    return f"unexpected {type(exc).__name__}: {exc}"
-
-
-if __name__ == "__main__":
-    main()
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,19 +1,20 @@
-"""The typer app, its command groups, and what every command shares: the settings, the database,
-option bundles and small printing helpers."""
+"""The typer app, its command groups, option bundles and small printing helpers (what needs no
+typer is in `tracker.cli.shared`)."""
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tracker.cli.shared import STATE, print_json, sources_path
+
 if TYPE_CHECKING:
-    from tracker.settings import Settings
-    from tracker.store import Change, Database
+    from tracker.store import Change
+
+__all__ = ["STATE", "app", "print_json", "sources_path"]
 
 app = typer.Typer(
     help="Track whether commitments between governments are kept.",
@@ -39,41 +40,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(report_app, name="report")
 
 
-class State:
-    """What the root callback learned (`--db`) and what commands open from it, once each."""
-
-    def __init__(self) -> None:
-        self.db_arg: str | None = None
-        self._settings: Settings | None = None
-        self._db: Database | None = None
-
-    def reset(self, db_arg: str | None) -> None:
-        self.db_arg = db_arg
-        self._settings = None
-        self._db = None
-
-    @property
-    def settings(self) -> Settings:
-        """The environment, read once per command; `--db` wins over TRACKER_DB."""
-        if self._settings is None:
-            from tracker.settings import Settings
-
-            self._settings = Settings.from_env().with_db(self.db_arg)
-        return self._settings
-
-    def db(self) -> Database:
-        if self._db is None:
-            from tracker.register import first_use_line, open_store
-
-            self._db = open_store(self.settings)
-            line = first_use_line(self._db, self.settings)
-            if line:
-                typer.echo(line, err=True)
-        return self._db
-
-
-STATE = State()
-
 SourcesOption = Annotated[
     Path | None,
     typer.Option(
@@ -86,18 +52,6 @@ QuietDaysOption = Annotated[
         "--quiet-days", min=1, help="A commitment with no evidence for this many days 'went quiet'."
     ),
 ]
-
-
-def sources_path(given: Path | None) -> Path | None:
-    """`--sources`, else TRACKER_SOURCES, else None (the built-in list)."""
-    if given is not None:
-        return given
-    chosen = STATE.settings.sources
-    return Path(chosen) if chosen else None
-
-
-def print_json(data: object) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 def echo_changes(changes: Sequence[Change]) -> None:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from tracker.cli.common import STATE, SourcesOption, app, print_json, sources_path
-
-if TYPE_CHECKING:
-    from scrapers import Outcome
 
 
 @app.command()
@@ -39,57 +35,9 @@ def refresh(
 
     Example: tracker refresh --quiet
     """
-    from tracker import refresh as refresher
-    from tracker import register
-    from tracker.followup import Followup
-    from tracker.sources import load_sources
+    from tracker.cli.refresh import run
 
-    spec = load_sources(sources_path(sources))  # checked before the database is opened
-    if only is not None:
-        spec.get(only)
-    settings = STATE.settings
-    db = STATE.db()
-    spec = register.checked_sources(db, spec)
-    progress = None
-    if not quiet and sys.stderr.isatty():
-        from rich.console import Console
-        from rich.progress import Progress, TaskID
-
-        progress = Progress(console=Console(stderr=True), transient=True)
-    task: list[TaskID] = []
-
-    def on_start(n: int) -> None:
-        if progress is not None:
-            progress.start()
-            task.append(progress.add_task("fetching", total=n))
-
-    def on_outcome(outcome: Outcome) -> None:
-        if progress is not None and task:
-            progress.advance(task[0])
-
-    followup = Followup(db, settings, notify=notify, quiet=quiet or as_json)
-    try:
-        report = refresher.refresh(
-            db,
-            spec,
-            settings,
-            today=settings.today(),
-            only=only,
-            force=force,
-            on_start=on_start,
-            on_outcome=on_outcome,
-            while_locked=followup.while_locked,  # alerts go out before the lock is released
-        )
-    finally:
-        if progress is not None:
-            progress.stop()
-    after = followup.after(report)
-    if as_json:
-        print_json({**report.data(), "alerts": after.alerts})
-    for line in [] if as_json else after.lines:
-        typer.echo(line)
-    if after.exit_code:
-        raise SystemExit(after.exit_code)
+    run(sources, only, force, quiet, notify, as_json)
 
 
 @app.command("sources")
