@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal, ParamSpec, TypeVar
 
 import httpcore
@@ -147,6 +146,8 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     value = value.strip()
     if re.fullmatch(r"\d+(\.\d+)?", value):
         return float(value)
+    from email.utils import parsedate_to_datetime  # rare: most servers send seconds
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

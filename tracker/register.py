@@ -53,9 +53,9 @@ __all__ = [
 def open_store(settings: Settings) -> Database:
     """Open the database, creating it and seeding it from the catalog on first use (the built-in
     one, or TRACKER_CATALOG's)."""
-    from tracker import catalog
 
     def seed(conn: Conn) -> None:
+        from tracker import catalog
         from tracker.matching import normalize_title_key
 
         today = settings.real_today()

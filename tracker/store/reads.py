@@ -6,7 +6,6 @@ thousand or a million evidence rows.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -79,6 +78,8 @@ def commitment_slugs(conn: Conn) -> list[str]:
 def find_commitment(conn: Conn, slug: str) -> CommitmentRecord:
     row = first(conn, _COMMITMENT_SQL + " WHERE c.slug = :slug", {"slug": slug})
     if row is None:
+        import difflib  # only for a "did you mean" on a typo
+
         near = difflib.get_close_matches(slug, commitment_slugs(conn), n=1, cutoff=0.4)
         hint = f"; did you mean '{near[0]}'?" if near else ""
         raise UsageError(f"unknown commitment '{slug}'{hint}")
@@ -118,6 +119,8 @@ def agreement_slugs(conn: Conn) -> list[str]:
 def check_agreement(conn: Conn, agreement: str) -> None:
     known = agreement_slugs(conn)
     if agreement not in known:
+        import difflib
+
         near = difflib.get_close_matches(agreement, known, n=1, cutoff=0.4)
         hint = f"; did you mean '{near[0]}'?" if near else ""
         raise UsageError(f"unknown agreement '{agreement}'{hint}")
