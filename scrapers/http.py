@@ -25,7 +25,6 @@ from scrapers.base import Outcome, Validators
 from scrapers.errors import SourceError, one_line, redact_url
 from scrapers.limits import DEFAULT_USER_AGENT, HttpSettings
 from scrapers.network import PEER_ADDRESS, Lookups, Network, backends, is_public
-from scrapers.text import decode_body
 from scrapers.worker import WorkerPool
 
 __all__ = [
@@ -78,6 +77,8 @@ class Response:
     def text(
         self, markup: Literal["xml", "html", "text"] = "text", language: str | None = None
     ) -> str:
+        from scrapers.text import decode_body  # not needed by a run of 304s
+
         return decode_body(
             self.body, self.headers.get("content-type"), markup=markup, language=language
         )

@@ -10,7 +10,6 @@ a broken TRACKER_SMTP_PORT must not stop `tracker status`.
 
 from __future__ import annotations
 
-import getpass
 import math
 import os
 from collections.abc import Mapping
@@ -130,6 +129,8 @@ class Settings:
         """Who is acting: TRACKER_USER, else the login name."""
         if self.user:
             return self.user
+        import getpass
+
         try:
             return getpass.getuser()
         except Exception:  # no login name in some containers

@@ -10,7 +10,6 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +89,8 @@ def load_sources(path: str | Path | None = None) -> SourcesFile:
     built-in file."""
     chosen = path
     if chosen is None:
+        from importlib import resources
+
         text = resources.files("tracker.data").joinpath(BUILTIN).read_text(encoding="utf-8")
         return parse_sources(text, f"(built-in {BUILTIN})")
     p = Path(chosen)
