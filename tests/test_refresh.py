@@ -199,6 +199,75 @@ def test_failing_source_is_recorded_and_others_still_stored(
     assert health["good"]["consecutive_failures"] == 0
 
 
+def refuse_urls_containing(db: str, marker: str) -> None:
+    """A trigger in the database under test that refuses evidence whose URL holds `marker`: a
+    row the database will not take, as a constraint or a full disk would refuse one."""
+    if "://" not in db:
+        query(
+            db,
+            "CREATE TRIGGER refuse BEFORE INSERT ON evidence"
+            f" WHEN NEW.url LIKE '%{marker}%'"
+            " BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END",
+        )
+        return
+    query(
+        db,
+        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN"
+        f" IF NEW.url LIKE '%{marker}%' THEN RAISE EXCEPTION 'refused by the test trigger';"
+        " END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+    )
+    query(
+        db,
+        "CREATE TRIGGER refuse BEFORE INSERT ON evidence FOR EACH ROW EXECUTE FUNCTION refuse()",
+    )
+
+
+def test_a_source_the_database_refuses_fails_alone(
+    cli, env, httpserver: HTTPServer, tmp_path: Path, db: str
+) -> None:  # type: ignore[no-untyped-def]
+    # Six sources answer at once, so they are stored together (tracker.refresh.STORE_BATCH):
+    # the one whose row is refused must fail alone, and every other one be stored whole.
+    names = [f"feed{k}" for k in range(6)]
+    headlines = [
+        ("Iran Air launches Tabriz-Baku flights", "Aghband bridge over the Araz completed"),
+        ("Second weekly Tabriz to Baku flight added", "Zangilan road bridge opens to trucks"),
+        ("AZAL plans Baku-Tabriz route for spring", "Khodaafarin crossing bridge inspected"),
+        ("Tabriz Baku flight tickets go on sale", "Kalala bridge to Iran nears the finish"),
+        ("Charter flights from Tabriz reach Baku", "Engineers test the new Araz river bridge"),
+        ("Baku to Tabriz air link resumes", "Aghband-Kalala bridge traffic begins"),
+    ]
+    for k, name in enumerate(names):
+        marker = "refused" if k == 3 else "ok"
+        flight, bridge = headlines[k]
+        items = [
+            (flight, f"https://example.ir/{marker}/{k}", "A flight between Tabriz and Baku."),
+            (bridge, f"https://example.az/{k}", "The bridge links Zangilan and Iran."),
+        ]
+        httpserver.expect_request(f"/{name}").respond_with_data(
+            rss(items), content_type="application/rss+xml"
+        )
+    src = sources_file(
+        tmp_path, "".join(feed_source(n, httpserver.url_for(f"/{n}")) for n in names)
+    )
+    assert cli("status").code == 0  # creates the database
+    refuse_urls_containing(db, "refused")
+    r = cli("refresh", "--quiet", "--sources", str(src))
+    assert r.code == 1, r.out + r.err
+    assert "feed3: failed: could not store its items:" in r.out
+    assert "refused by the test trigger" in r.out
+    assert "Traceback" not in r.out + r.err
+    stored = {row[3] for row in evidence(db)}
+    assert stored == set(names) - {"feed3"}
+    assert len(evidence(db)) == 2 * 5  # the others' evidence whole, none of feed3's
+    health = {
+        s["name"]: s
+        for s in json.loads(cli("sources", "--sources", str(src), "--json").out)["sources"]
+    }
+    assert health["feed3"]["last_state"] == "failed"
+    assert all(health[n]["last_state"] == "ok" for n in names if n != "feed3")
+    assert all(health[n]["new_evidence"] == 2 for n in names if n != "feed3")
+
+
 def test_quiet_refresh_prints_nothing_when_all_is_well(
     cli, env, httpserver: HTTPServer, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from tracker.vocab import SourceState
 if TYPE_CHECKING:
     from scrapers import HttpSettings, KindInfo, Outcome, SourceSpec
     from tracker.matching import Matcher
+    from tracker.store import Conn
 
 FAILURE_THRESHOLD = 3  # consecutive failures before a source counts as failing (alerts, report)
 
@@ -315,15 +317,26 @@ def _found(
     return found_evidence(outcome.items, source, matcher[0], matches.ids, now, normalize_title_key)
 
 
+# Sources with new evidence arriving close together are stored in one transaction: a commit
+# costs about as much as storing one source's rows (SQLite writes every page it touched to the
+# WAL again). A batch is stored once it holds STORE_BATCH sources (a few milliseconds of write
+# lock) or its first source has waited STORE_WAIT seconds, so sources that trickle in are
+# stored one or two at a time, as they come.
+STORE_BATCH = 16
+STORE_WAIT = 0.05
+
+
 class _Storer:
-    """Stores what the sources brought. A source with new evidence is stored in its own
-    transaction as soon as it and every source before it in the sources file have arrived,
-    while the others are still downloading and parsing (the refresh process has nothing else
-    to do meanwhile): the same order as storing them all at the end, so the same rows (which
-    source records a story first, which one adds a mention). The rest (unchanged, failed,
-    disabled, nothing new) record their health together, in one statement, at the end.
-    Outcomes that arrive on another thread (collect run inside a running event loop) wait for
-    the end: writes happen on the thread that holds the refresh lock."""
+    """Stores what the sources brought. Sources with new evidence are stored as soon as they and
+    every source before them in the sources file have arrived, while the others are still
+    downloading and parsing (the refresh process has nothing else to do meanwhile), in
+    transactions of up to STORE_BATCH sources (see STORE_WAIT): the same order as storing them one by one at the
+    end, so the same rows (which source records a story first, which one adds a mention), and
+    each source's evidence and health are all or nothing. A batch that cannot be stored is
+    stored again one source at a time, so that only the source at fault fails. The rest
+    (unchanged, failed, disabled, nothing new) record their health together, in one statement,
+    at the end. Outcomes that arrive on another thread (collect run inside a running event
+    loop) wait for the end: writes happen on the thread that holds the refresh lock."""
 
     def __init__(
         self,
@@ -343,6 +356,8 @@ class _Storer:
         self.order = list(order)
         self.next = 0  # sources before this one in `order` have arrived (and are stored)
         self.waiting: dict[str, Outcome] = {}
+        self.ready: list[tuple[Source, Outcome, Found, datetime]] = []  # the next batch
+        self.since = 0.0  # when its first source arrived (time.monotonic)
 
     def arrived(self, source: Source, outcome: Outcome) -> None:
         if threading.get_ident() != self.thread:
@@ -359,9 +374,15 @@ class _Storer:
         now = utcnow()
         found = self.founds[source.name] = _found(source, outcome, self.matches, self.matcher, now)
         if found.evidence:
-            self._store(source, outcome, found, now)
+            self.stored.add(source.name)
+            if not self.ready:
+                self.since = time.monotonic()
+            self.ready.append((source, outcome, found, now))
+            if len(self.ready) >= STORE_BATCH or time.monotonic() - self.since >= STORE_WAIT:
+                self._flush()
 
     def finish(self, fetched: Sequence[tuple[Source, Outcome]]) -> None:
+        self._flush()
         now = utcnow()
         for source, outcome in fetched:
             if outcome.state == "ok" and source.name not in self.founds:
@@ -378,24 +399,61 @@ class _Storer:
                 )
         for source, outcome in rest:
             if self._evidence(source):
-                self._store(source, outcome, self.founds[source.name], now)
+                self.stored.add(source.name)
+                self.ready.append((source, outcome, self.founds[source.name], now))
+                if len(self.ready) >= STORE_BATCH:
+                    self._flush()
+        self._flush()
 
     def _evidence(self, source: Source) -> bool:
         found = self.founds.get(source.name)
         return found is not None and bool(found.evidence)
 
+    def _flush(self) -> None:
+        """Store the ready sources in one transaction (one by one if that fails)."""
+        batch, self.ready = self.ready, []
+        if len(batch) > 1:
+            try:
+                with self.db.write() as conn:
+                    done = self._write(conn, batch)
+            except Exception as exc:
+                if is_environment_error(exc):
+                    raise
+            else:
+                for (source, outcome, _, _), result in zip(batch, done, strict=True):
+                    self._report(source, outcome, *result)
+                return
+        for source, outcome, found, now in batch:
+            self._store(source, outcome, found, now)
+
+    @staticmethod
+    def _write(
+        conn: Conn, batch: Sequence[tuple[Source, Outcome, Found, datetime]]
+    ) -> list[tuple[writes.Stored, HealthRecord, int, dict[str, int]]]:
+        """Each source's evidence in turn (file order), then all their health in one statement
+        (stamped when the last arrived); returns what was stored, the health after, the failures
+        before and what was skipped."""
+        stored = [writes.store_found(conn, found.evidence) for _, _, found, _ in batch]
+        skips = [
+            _merged(dict(getattr(outcome, "skipped", {})), found.skipped, st.skipped)
+            for (_, outcome, found, _), st in zip(batch, stored, strict=True)
+        ]
+        updates = [
+            _health_update(source, outcome, skipped, sum(st.new.values()))
+            for (source, outcome, _, _), st, skipped in zip(batch, stored, skips, strict=True)
+        ]
+        health = writes.record_health(conn, updates, batch[-1][3])
+        return [
+            (st, after, before, skipped)
+            for st, (after, before), skipped in zip(stored, health, skips, strict=True)
+        ]
+
     def _store(self, source: Source, outcome: Outcome, found: Found, now: datetime) -> None:
         """The source's evidence and health in one transaction."""
-        self.stored.add(source.name)
         try:
             with self.db.write() as conn:
-                stored = writes.store_found(conn, found.evidence)
-                new = sum(stored.new.values())
-                skipped = _merged(
-                    dict(getattr(outcome, "skipped", {})), found.skipped, stored.skipped
-                )
-                [(after, before)] = writes.record_health(
-                    conn, [_health_update(source, outcome, skipped, new)], now
+                [(stored, after, before, skipped)] = self._write(
+                    conn, [(source, outcome, found, now)]
                 )
         except Exception as exc:
             if is_environment_error(exc):
@@ -403,11 +461,23 @@ class _Storer:
             # Something in this source's batch that we could not store must not cost the
             # other sources their run: the batch was rolled back whole; say why.
             outcome = _unstorable(outcome, exc)
-            stored, new, skipped = writes.Stored(), 0, {}
+            stored, skipped = writes.Stored(), {}
             with self.db.write() as conn:
                 [(after, before)] = writes.record_health(
                     conn, [_health_update(source, outcome, {}, 0)], now
                 )
+        self._report(source, outcome, stored, after, before, skipped)
+
+    def _report(
+        self,
+        source: Source,
+        outcome: Outcome,
+        stored: writes.Stored,
+        after: HealthRecord,
+        before: int,
+        skipped: dict[str, int],
+    ) -> None:
+        new = sum(stored.new.values())
         self.report.results.append(_result(source, outcome, new, after, before, skipped))
         self.report.new_by_commitment.update({self.names[cid]: n for cid, n in stored.new.items()})
 
