@@ -141,9 +141,10 @@ class _Worker:
     ) -> tuple[Any, ...]:
         func_frame = self.func_frame(*pickled)
         try:
-            self.stdin.write(_HEADER.pack(len(func_frame)) + func_frame)
-            self.stdin.write(_HEADER.pack(len(args_blob)))
-            self.stdin.write(args_blob)
+            # One write (one system call, one wake-up of the worker) for the whole call.
+            self.stdin.writelines(
+                (_HEADER.pack(len(func_frame)), func_frame, _HEADER.pack(len(args_blob)), args_blob)
+            )
             await self.stdin.drain()
         except ConnectionError:
             await self.kill()
