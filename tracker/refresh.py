@@ -430,10 +430,10 @@ class _Storer:
     def _write(
         conn: Conn, batch: Sequence[tuple[Source, Outcome, Found, datetime]]
     ) -> list[tuple[writes.Stored, HealthRecord, int, dict[str, int]]]:
-        """Each source's evidence in turn (file order), then all their health in one statement
-        (stamped when the last arrived); returns what was stored, the health after, the failures
-        before and what was skipped."""
-        stored = [writes.store_found(conn, found.evidence) for _, _, found, _ in batch]
+        """The sources' evidence as storing each in turn (file order) would leave it, then all
+        their health in one statement (stamped when the last arrived); returns what was stored,
+        the health after, the failures before and what was skipped."""
+        stored = writes.store_sources(conn, [found.evidence for _, _, found, _ in batch])
         skips = [
             _merged(dict(getattr(outcome, "skipped", {})), found.skipped, st.skipped)
             for (_, outcome, found, _), st in zip(batch, stored, strict=True)

@@ -370,17 +370,27 @@ _MENTION_INSERT = (
 
 
 def store_found(conn: Conn, found: Sequence[NewEvidence]) -> Stored:
-    """Store one source's matched items: one row per commitment and canonical URL.
+    """Store one source's matched items (see `store_sources`)."""
+    return store_sources(conn, [found])[0]
+
+
+def store_sources(conn: Conn, sources: Sequence[Sequence[NewEvidence]]) -> list[Stored]:
+    """Store several sources' matched items, in order, as storing each in turn would: one row per
+    commitment and canonical URL.
 
     An item whose URL is already known for that commitment (pending, confirmed, rejected, or a
-    mention) adds nothing, so a rejected item never comes back. The same story under another URL
-    (same normalised title within SYNDICATION_WINDOW) becomes a mention of the existing row.
-    Lookups are one query per kind for the whole batch; new rows go in as one statement each.
+    mention, or an earlier item of the call) adds nothing, so a rejected item never comes back.
+    The same story under another URL (same normalised title within SYNDICATION_WINDOW) becomes a
+    mention of the existing row, a stored one first. Lookups are one query per kind for the whole
+    call (a stored row found by a later source in its own call would have been found here in the
+    call's own rows); new rows and mentions go in as one statement each, in the order storing
+    the sources one by one would give them.
     """
-    stored = Stored()
+    stored = [Stored() for _ in sources]
+    found = [(k, ev) for k, items in enumerate(sources) for ev in items]
     if not found:
         return stored
-    canonicals = {ev.canonical_url for ev in found}
+    canonicals = {ev.canonical_url for _, ev in found}
     known = _existing_urls(conn, canonicals)
     existing = set(known)
     # A URL already recorded as another row's mention is known too: seeing the syndicated copy
@@ -388,15 +398,15 @@ def store_found(conn: Conn, found: Sequence[NewEvidence]) -> Stored:
     mentioned = _existing_mentions(conn, canonicals)
     existing |= {(cid, url) for cid, _, url in mentioned}
     mentioned_pairs = {(ev_id, url) for _, ev_id, url in mentioned}
-    by_title = _existing_titles(conn, {ev.title_key for ev in found if ev.title_key})
-    # New rows get their ids only once inserted: an in-batch twin is remembered by its index.
-    new_rows: list[NewEvidence] = []
-    mentions: list[tuple[int | None, int | None, NewEvidence]] = []  # (evidence id, new index, …)
+    by_title = _existing_titles(conn, {ev.title_key for _, ev in found if ev.title_key})
+    # New rows get their ids only once inserted: an in-call twin is remembered by its index.
+    new_rows: list[tuple[int, NewEvidence]] = []
+    mentions: list[tuple[int, int | None, int | None, NewEvidence]] = []  # (source, id, index, …)
     batch_titles: dict[tuple[int, str], list[tuple[int, datetime]]] = {}
-    for ev in found:
+    for k, ev in found:
         key = (ev.commitment_id, ev.canonical_url)
         if key in existing:
-            stored.skip(REJECTED_EARLIER if known.get(key) == "rejected" else DUPLICATE)
+            stored[k].skip(REJECTED_EARLIER if known.get(key) == "rejected" else DUPLICATE)
             continue
         existing.add(key)
         if ev.title_key:
@@ -406,53 +416,69 @@ def store_found(conn: Conn, found: Sequence[NewEvidence]) -> Stored:
             )
             if twin is not None or batch_twin is not None:
                 if twin is not None and (twin, ev.canonical_url) in mentioned_pairs:
-                    stored.skip(DUPLICATE)
+                    stored[k].skip(DUPLICATE)
                     continue
                 if twin is not None:
                     mentioned_pairs.add((twin, ev.canonical_url))
-                mentions.append((twin, batch_twin if twin is None else None, ev))
-                stored.mentions += 1
+                mentions.append((k, twin, batch_twin if twin is None else None, ev))
+                stored[k].mentions += 1
                 continue
             batch_titles.setdefault((ev.commitment_id, ev.title_key), []).append(
                 (len(new_rows), ev.published_at)
             )
-        new_rows.append(ev)
-        stored.new[ev.commitment_id] = stored.new.get(ev.commitment_id, 0) + 1
-    ids: list[int] = []
-    needs_ids = any(index is not None for _, index, _ in mentions) or any(
-        ev.also_reported_by for ev in new_rows
-    )
-    if new_rows:
-        if needs_ids:
-            ids = [insert_evidence(conn, ev) for ev in new_rows]
-        else:
-            conn.many(_EVIDENCE_INSERT, [evidence_params(conn, ev) for ev in new_rows])
-    _also_reported(conn, new_rows, ids)
-    if mentions:
-        conn.many(
-            _MENTION_INSERT,
-            [
-                {
-                    "evidence_id": evidence_id if evidence_id is not None else ids[index or 0],
-                    "url": ev.url,
-                    "canonical_url": ev.canonical_url,
-                    "source": ev.source,
-                    "publisher": clean_stored(ev.publisher, 200) if ev.publisher else None,
-                    "country": ev.country,
-                    "published_at": conn.time(ev.published_at),
-                }
-                for evidence_id, index, ev in mentions
-            ],
-        )
+        new_rows.append((k, ev))
+        stored[k].new[ev.commitment_id] = stored[k].new.get(ev.commitment_id, 0) + 1
+    _insert(conn, len(sources), new_rows, mentions)
     return stored
 
 
-def _also_reported(conn: Conn, rows: Sequence[NewEvidence], ids: Sequence[int]) -> None:
-    """Other outlets' links a source gave with a story (a news cluster) become its mentions."""
+def _insert(
+    conn: Conn,
+    sources: int,
+    new_rows: Sequence[tuple[int, NewEvidence]],
+    mentions: Sequence[tuple[int, int | None, int | None, NewEvidence]],
+) -> None:
+    """Insert the new rows (in order), then each source's links of other outlets and its
+    mentions, source by source; a mention names a stored row's id or a new row's index."""
+    ids: list[int] = []
+    needs_ids = any(index is not None for _, _, index, _ in mentions) or any(
+        ev.also_reported_by for _, ev in new_rows
+    )
+    if new_rows:
+        if needs_ids:
+            ids = [insert_evidence(conn, ev) for _, ev in new_rows]
+        else:
+            conn.many(_EVIDENCE_INSERT, [evidence_params(conn, ev) for _, ev in new_rows])
+    rows_of: dict[int, list[tuple[NewEvidence, int]]] = {}
+    for (k, ev), ev_id in zip(new_rows, ids, strict=False):
+        rows_of.setdefault(k, []).append((ev, ev_id))
+    mentions_of: dict[int, list[dict[str, Any]]] = {}
+    for k, evidence_id, index, ev in mentions:
+        mentions_of.setdefault(k, []).append(
+            {
+                "evidence_id": evidence_id if evidence_id is not None else ids[index or 0],
+                "url": ev.url,
+                "canonical_url": ev.canonical_url,
+                "source": ev.source,
+                "publisher": clean_stored(ev.publisher, 200) if ev.publisher else None,
+                "country": ev.country,
+                "published_at": conn.time(ev.published_at),
+            }
+        )
+    params: list[dict[str, Any]] = []
+    for k in range(sources):
+        params += _also_reported(conn, rows_of.get(k, []))
+        params += mentions_of.get(k, [])
+    if params:
+        conn.many(_MENTION_INSERT, params)
+
+
+def _also_reported(conn: Conn, rows: Sequence[tuple[NewEvidence, int]]) -> list[dict[str, Any]]:
+    """The mentions of other outlets' links a source gave with a story (a news cluster)."""
     from tracker.urls import canonical_url
 
     params = []
-    for ev, ev_id in zip(rows, ids, strict=False):
+    for ev, ev_id in rows:
         seen = {ev.canonical_url}
         for url, publisher in ev.also_reported_by[:50]:
             key = canonical_url(url)
@@ -470,7 +496,7 @@ def _also_reported(conn: Conn, rows: Sequence[NewEvidence], ids: Sequence[int]) 
                     "published_at": conn.time(ev.published_at),
                 }
             )
-    conn.many(_MENTION_INSERT, params)
+    return params
 
 
 # ---------------------------------------------------------------- source health and runs
