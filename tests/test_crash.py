@@ -1,10 +1,12 @@
 """A refresh killed with SIGKILL at any moment leaves a sound database, and a re-run heals it.
 
-Four feeds of 150 matching items each are served slowly (0.1-0.4 s before the answer), so that a
-run spends its first second or two starting and fetching, then a few hundred milliseconds writing
-one source after another. Kill points are drawn at random (fixed seed) over the whole run, plus
-kills triggered by watching the database: as soon as 1, 2 or 3 sources are committed, so that a
-kill lands in the middle of the writes. After every kill:
+Four feeds of 150 matching items each are served slowly (0.25-1 s before the answer), so that a
+run spends its first second or two starting and fetching, then writes the sources as they come, a
+quarter of a second apart: more than the refresh waits to put sources that arrive together into
+one transaction (tracker.refresh.STORE_WAIT), even when its parser processes start late. Kill
+points are drawn at random (fixed seed) over the whole run, plus kills triggered by watching the
+database: as soon as 1, 2 or 3 sources are committed, so that a kill lands in the middle of the
+writes. After every kill:
 
 - `PRAGMA integrity_check` is ok and no foreign key dangles;
 - each source's evidence is all or nothing: exactly what an uninterrupted refresh stores for that
@@ -61,7 +63,7 @@ def feed(k: int) -> str:
 def server() -> Iterator[FaultyServer]:
     with serving() as s:
         for k in range(SOURCES):
-            s.route(f"/feed{k}", slow(0.1 * (k + 1), reply(200, feed(k), "application/rss+xml")))
+            s.route(f"/feed{k}", slow(0.25 * (k + 1), reply(200, feed(k), "application/rss+xml")))
         yield s
 
 

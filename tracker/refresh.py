@@ -319,20 +319,22 @@ def _found(
 
 # Sources with new evidence arriving close together are stored in one transaction: a commit
 # costs about as much as storing one source's rows (SQLite writes every page it touched to the
-# WAL again). A batch is stored once it holds STORE_BATCH sources (a few milliseconds of write
-# lock) or its first source has waited STORE_WAIT seconds, so sources that trickle in are
-# stored one or two at a time, as they come.
+# WAL again). A batch is stored when it reaches STORE_BATCH sources (a few milliseconds of write
+# lock), when a source arrives STORE_WAIT seconds or more after the batch's first (so sources that
+# trickle in are stored two at a time, the later one as it comes), or at the end of the fetching.
+# There is no timer: a write never runs from an event-loop callback, where its errors (the lock
+# lost, the database gone) could not end the refresh.
 STORE_BATCH = 16
 STORE_WAIT = 0.05
 
 
 class _Storer:
-    """Stores what the sources brought. Sources with new evidence are stored as soon as they and
-    every source before them in the sources file have arrived, while the others are still
-    downloading and parsing (the refresh process has nothing else to do meanwhile), in
-    transactions of up to STORE_BATCH sources (see STORE_WAIT): the same order as storing them one by one at the
-    end, so the same rows (which source records a story first, which one adds a mention), and
-    each source's evidence and health are all or nothing. A batch that cannot be stored is
+    """Stores what the sources brought. Sources with new evidence are stored once they and every
+    source before them in the sources file have arrived, while the others are still downloading
+    and parsing (the refresh process has nothing else to do meanwhile), in batches of up to
+    STORE_BATCH sources (see STORE_WAIT): the same order as storing them one by one at the end,
+    so the same rows (which source records a story first, which one adds a mention), and each
+    source's evidence and health are all or nothing. A batch that cannot be stored is
     stored again one source at a time, so that only the source at fault fails. The rest
     (unchanged, failed, disabled, nothing new) record their health together, in one statement,
     at the end. Outcomes that arrive on another thread (collect run inside a running event
