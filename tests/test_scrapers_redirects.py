@@ -55,7 +55,7 @@ class Names:
         return answer.pop(0) if len(answer) > 1 else answer[0]
 
 
-class Routes(httpcore.AsyncNetworkBackend):
+class Routes(AsyncioBackend):
     """A stub network: (address, port) pairs routed to servers on 127.0.0.1.
 
     Loopback addresses are reached for real (on the port asked); anything else without a route
@@ -65,7 +65,6 @@ class Routes(httpcore.AsyncNetworkBackend):
     def __init__(self, routes: dict[tuple[str, int], int] | None = None) -> None:
         self.routes = dict(routes or {})
         self.dialled: list[tuple[str, int]] = []
-        self._real = AsyncioBackend()  # the production dialer, aimed at loopback
 
     async def connect_tcp(
         self,
@@ -81,18 +80,8 @@ class Routes(httpcore.AsyncNetworkBackend):
             target = port
         if target is None:
             raise httpcore.ConnectError(f"test network: no route to {host}:{port}")
-        return await self._real.connect_tcp("127.0.0.1", target, timeout=timeout)
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("no unix sockets here")
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+        # The production dialer, aimed at loopback.
+        return await super().connect_tcp("127.0.0.1", target, timeout=timeout)
 
 
 @pytest.fixture
