@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+
+import msgspec
 
 OutcomeState = Literal["ok", "unchanged", "failed", "disabled"]
 
@@ -30,8 +31,7 @@ def merge_skipped(into: dict[str, int], more: dict[str, int]) -> None:
         count_skipped(into, reason, n)
 
 
-@dataclass(frozen=True)
-class SourceSpec:
+class SourceSpec(msgspec.Struct, frozen=True):
     """One configured source, already validated by the caller."""
 
     name: str
@@ -43,11 +43,10 @@ class SourceSpec:
     # (commitment slug or "", query text) so that results can be attributed.
     queries: tuple[tuple[str, str], ...] = ()
     # Kind-specific options straight from the sources file (selector, airports, filters, ...).
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(msgspec.Struct, frozen=True):
     """One thing a source returned: an article, a flight, a page change."""
 
     title: str
@@ -62,14 +61,13 @@ class Item:
     query_slug: str = ""
     # For structured kinds: facts that decide a commitment by themselves (a flight observed).
     # Keys: "commitment" (slug), "milestone" (int), "trusted" (bool), plus kind-specific facts.
-    structured: dict[str, Any] = field(default_factory=dict)
+    structured: dict[str, Any] = msgspec.field(default_factory=dict)
     # Other outlets carrying the same story, as (url, publisher) pairs: the other headlines of a
     # Google News cluster. They are never matched on; they only say who else reported it.
     also_reported_by: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
-class Validators:
+class Validators(msgspec.Struct, frozen=True):
     """What the server said last time, for conditional GET."""
 
     etag: str | None = None
@@ -83,22 +81,21 @@ class Validators:
     snapshot: str | None = None
 
 
-@dataclass
-class Outcome:
+class Outcome(msgspec.Struct):
     """The result of fetching one source. Errors are data here, never exceptions."""
 
     source: str
     state: OutcomeState
-    items: list[Item] = field(default_factory=list)
+    items: list[Item] = msgspec.field(default_factory=list)
     reason: str | None = None  # readable, one line; required for failed and disabled
-    validators: Validators = field(default_factory=Validators)
+    validators: Validators = msgspec.field(default_factory=Validators)
     http_status: int | None = None
     elapsed: float = 0.0
     # Set when the server asked us to come back later (Retry-After past our cap).
     retry_after: float | None = None
     # Records the source sent that could not become items, by reason (SKIP_* above): one bad
     # record never sinks a source, but it is counted and shown.
-    skipped: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = msgspec.field(default_factory=dict)
     # What the service says is left of its quota after this run (OpenSky's
     # X-Rate-Limit-Remaining: credits left today); None when it did not say.
     rate_limit_remaining: int | None = None

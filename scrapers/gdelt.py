@@ -26,10 +26,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
+
+import msgspec
 
 from scrapers.base import (
     SKIP_BAD_RECORD,
@@ -257,10 +258,9 @@ def _check_text_answer(response: Response, text: str) -> None:
     raise SourceError(f"GDELT: {one_line(stripped[:2000], 200)}")
 
 
-@dataclass
-class Articles:
-    items: list[Item] = field(default_factory=list)
-    skipped: dict[str, int] = field(default_factory=dict)
+class Articles(msgspec.Struct):
+    items: list[Item] = msgspec.field(default_factory=list)
+    skipped: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 def _article_item(

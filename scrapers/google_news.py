@@ -25,9 +25,10 @@ Example (queries come from the catalog's queries.<language>, or one fixed `query
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
+
+from msgspec.structs import replace
 
 from scrapers.base import Item, Outcome, SourceSpec, Validators, merge_skipped
 from scrapers.errors import SourceError

@@ -20,6 +20,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 
 import httpcore
 import httpx
+import msgspec
 
 from scrapers.base import Outcome, Validators
 from scrapers.errors import SourceError, one_line, redact_url
@@ -56,8 +57,7 @@ _OUTWARD_ONLY = "tracker_outward_only"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-@dataclass(frozen=True)
-class Response:
+class Response(msgspec.Struct, frozen=True):
     """A fully read response; the body is already decompressed and within the size cap."""
 
     url: str

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
+
+import msgspec
 
 from scrapers import gdelt, google_news, opensky, page, rss
 from scrapers.base import Outcome, SourceSpec, Validators
@@ -34,8 +35,7 @@ __all__ = ["KINDS", "RUNNERS", "KindInfo", "Runner"]
 Runner = Callable[[SourceSpec, Validators, HttpSession], Awaitable[Outcome]]
 
 
-@dataclass(frozen=True)
-class KindInfo:
+class KindInfo(msgspec.Struct, frozen=True):
     """What `tracker sources --kinds` shows, what a sources file may set, and what the tracker
     must do for one kind."""
 

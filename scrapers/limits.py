@@ -6,15 +6,14 @@ call) and the settings reader do not load the HTTP client. `scrapers.http` re-ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 __all__ = ["DEFAULT_USER_AGENT", "HttpSettings"]
 
 DEFAULT_USER_AGENT = "tracker/0.1 (+https://github.com/tracker-monitor/tracker)"
 
 
-@dataclass(frozen=True)
-class HttpSettings:
+class HttpSettings(msgspec.Struct, frozen=True):
     """Every limit the scrapers obey. Defaults are for production; tests shrink them."""
 
     user_agent: str = DEFAULT_USER_AGENT

@@ -32,9 +32,9 @@ import socket
 import ssl
 import typing
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 
 import httpcore
+import msgspec
 
 from scrapers.errors import SourceError
 
@@ -66,8 +66,7 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-@dataclass(frozen=True)
-class Network:
+class Network(msgspec.Struct, frozen=True):
     """How names are found and addresses reached; the default is the real network."""
 
     resolver: Resolver = system_resolver

@@ -32,11 +32,12 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from typing import Any
 from urllib.parse import urlencode
+
+from msgspec.structs import replace
 
 from scrapers.base import (
     SKIP_BAD_RECORD,

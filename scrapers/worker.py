@@ -33,8 +33,9 @@ import pickle
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from scrapers.errors import SourceError, one_line
 from scrapers.serve import FUNC_CACHE_SIZE, HEADER, KNOWN, NEW, READY, describe_mb, serve
@@ -179,8 +180,7 @@ class _Worker:
                 await self.process.wait()
 
 
-@dataclass(frozen=True)
-class _StartFailed:
+class _StartFailed(msgspec.Struct, frozen=True):
     reason: str
 
 

@@ -8,7 +8,6 @@ many requests it was answering at the same time.
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 import struct
 import sys
@@ -20,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import msgspec
 
 from scrapers.http import HttpSettings
 
@@ -234,4 +235,4 @@ FAST = HttpSettings(
 
 
 def fast_settings(**overrides: Any) -> HttpSettings:
-    return dataclasses.replace(FAST, **overrides)
+    return msgspec.structs.replace(FAST, **overrides)

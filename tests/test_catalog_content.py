@@ -191,7 +191,9 @@ def test_curated_evidence(slug: str, commitments: dict[str, dict[str, Any]]) -> 
         if "url" in e:
             assert URL.match(e["url"]), e["url"]
             parts = urlsplit(e["url"])
-            assert parts.path.strip("/") or parts.query, f"a home page is not a citation: {e['url']}"
+            assert parts.path.strip("/") or parts.query, (
+                f"a home page is not a citation: {e['url']}"
+            )
         else:
             assert e["cite"].strip(), e["title"]
         assert e["stance"] in STANCES

@@ -3,14 +3,13 @@
 Each shortcut is compared with the code it stands in for, kept here as the reference: the
 block-tag pattern factored by prefixes against the flat alternation, `collapse`'s cheap check
 for control characters, `web_link`'s common case, the body's own bytes handed to lxml instead of
-its text encoded again, `read_date` with the future check made once per feed, and `_new_item`
-against `Item(...)`. Hypothesis generates inputs in and around each shortcut's shape.
+its text encoded again, and `read_date` with the future check made once per feed. Hypothesis
+generates inputs in and around each shortcut's shape.
 """
 
 from __future__ import annotations
 
 import codecs
-import pickle
 import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin
@@ -19,8 +18,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from scrapers import feeds, text
-from scrapers.base import Item
+from scrapers import text
 from scrapers.dates import parse_date, read_date
 from scrapers.errors import SourceError
 from scrapers.feeds import parse_feed, web_link
@@ -140,31 +138,6 @@ def test_read_date_is_parse_date_without_the_future_check(value: str) -> None:
         or parsed - datetime(2025, 7, 7, tzinfo=UTC) > timedelta(0)
         else parsed
     )
-
-
-def test_new_item_is_item() -> None:
-    assert feeds._FAST_ITEM  # else the shortcut is never taken and this test proves little
-    args = ("t", "https://x.org/", "s", datetime(2025, 1, 1, tzinfo=UTC), "g", "p", None, "fa")
-    also = (("https://y.org/", "Y"),)
-    made = feeds._new_item(*args, also)
-    item = Item(
-        title="t",
-        url="https://x.org/",
-        summary="s",
-        published_at=datetime(2025, 1, 1, tzinfo=UTC),
-        guid="g",
-        publisher="p",
-        publisher_url=None,
-        language="fa",
-        also_reported_by=also,
-    )
-    assert made == item
-    assert type(made) is Item
-    assert list(vars(made).items()) == list(vars(item).items())
-    assert pickle.dumps(made) == pickle.dumps(item)
-    assert made.structured is not feeds._new_item(*args, also).structured  # a fresh dict each
-    with pytest.raises(AttributeError):
-        made.title = "x"  # type: ignore[misc]  # still frozen
 
 
 PROLOGS = [

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
+
+import msgspec
 
 from scrapers import Outcome
 from scrapers.errors import SourceError
@@ -59,7 +60,6 @@ def pid() -> int:
     return os.getpid()
 
 
-@dataclass
 class Tagged(Outcome):
     """What a post-processing step may return: an Outcome with its own results."""
 
@@ -75,7 +75,7 @@ class Counting:
 
     def __call__(self, outcome: Outcome) -> Outcome:
         self.calls += 1
-        fields = {k: v for k, v in vars(outcome).items()}
+        fields = msgspec.structs.asdict(outcome)
         return Tagged(**fields, tag=f"{len(outcome.items)} items", calls=self.calls)
 
 
@@ -88,7 +88,7 @@ def bomb_for(name: str, outcome: Outcome) -> Outcome:
 
 def with_pid(outcome: Outcome) -> Outcome:
     """Post-processing that says which worker process ran it."""
-    fields = {k: v for k, v in vars(outcome).items()}
+    fields = msgspec.structs.asdict(outcome)
     return Tagged(**fields, tag=str(os.getpid()))
 
 

@@ -8,8 +8,9 @@ the rest (`Followup.after`) runs once the lock is released.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from tracker.outputs.escape import terminal
 from tracker.vocab import SourceState
@@ -26,11 +27,10 @@ def _plural(n: int, one: str) -> str:
     return f"{n} {one if n == 1 else one + 's'}"
 
 
-@dataclass(frozen=True)
-class AfterRefresh:
-    lines: list[str] = field(default_factory=list)  # for the person who ran it (stdout)
+class AfterRefresh(msgspec.Struct, frozen=True):
+    lines: list[str] = msgspec.field(default_factory=list)  # for the person who ran it (stdout)
     log: str = ""  # one line for the daemon's log
-    alerts: list[str] = field(default_factory=list)  # what happened to the alert mail
+    alerts: list[str] = msgspec.field(default_factory=list)  # what happened to the alert mail
     exit_code: int = 0  # 1 when any source failed
 
 

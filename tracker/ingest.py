@@ -20,10 +20,11 @@ Two halves, so that the costly one runs where the CPU is free:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+import msgspec
 
 from scrapers.base import Outcome
 from tracker.dates import to_naive_utc
@@ -58,8 +59,7 @@ UNKNOWN_COMMITMENT = "names an unknown commitment"
 HitMatch = tuple[str, tuple[str, ...], float, int | None, str | None, tuple[str, ...]]
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(msgspec.Struct, frozen=True):
     """An item that is evidence of at least one commitment, ready to become rows."""
 
     item: Item
@@ -68,28 +68,26 @@ class Hit:
     matches: tuple[HitMatch, ...]
 
 
-@dataclass
-class Found:
+class Found(msgspec.Struct):
     """What one source's items are evidence for, and what could not be used."""
 
-    evidence: list[NewEvidence] = field(default_factory=list)
+    evidence: list[NewEvidence] = msgspec.field(default_factory=list)
     matched: int = 0  # items that matched at least one commitment
-    skipped: dict[str, int] = field(default_factory=dict)  # items not used, by reason
+    skipped: dict[str, int] = msgspec.field(default_factory=dict)  # items not used, by reason
 
     def skip(self, reason: str, n: int = 1) -> None:
         if n > 0:
             self.skipped[reason] = self.skipped.get(reason, 0) + n
 
 
-@dataclass
 class Matched(Outcome):
     """An outcome after `MatchStep`: `items` are only those that are evidence of something
     (`hits`, in the same order); `seen` counts every item the source sent, `unused` the others
     by reason."""
 
-    hits: list[Hit] = field(default_factory=list)
+    hits: list[Hit] = msgspec.field(default_factory=list)
     seen: int = 0
-    unused: dict[str, int] = field(default_factory=dict)
+    unused: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 def _web(url: str) -> bool:
@@ -228,7 +226,7 @@ class MatchStep:
         hits, found = match_items(
             outcome.items, language, country, self.matcher(), self.rules, normalize_title_key
         )
-        fields = {name: getattr(outcome, name) for name in Outcome.__dataclass_fields__}
+        fields = {name: getattr(outcome, name) for name in Outcome.__struct_fields__}
         fields["items"] = [hit.item for hit in hits]
         return Matched(**fields, hits=hits, seen=len(outcome.items), unused=found.skipped)
 

@@ -16,9 +16,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from tracker.dates import utcnow
 from tracker.ingest import Found, Matched, MatchStep, evidence_rows, found_evidence
@@ -44,8 +45,7 @@ if TYPE_CHECKING:
 FAILURE_THRESHOLD = 3  # consecutive failures before a source counts as failing (alerts, report)
 
 
-@dataclass
-class SourceResult:
+class SourceResult(msgspec.Struct):
     source: Source
     state: str  # ok | unchanged | failed | disabled | skipped
     reason: str | None = None
@@ -54,14 +54,13 @@ class SourceResult:
     elapsed: float = 0.0
     crossed_threshold: bool = False  # just became failing
     recovered: bool = False  # was failing, works again
-    skipped: dict[str, int] = field(default_factory=dict)  # items not stored, by reason
+    skipped: dict[str, int] = msgspec.field(default_factory=dict)  # items not stored, by reason
 
 
-@dataclass
-class RefreshReport:
-    results: list[SourceResult] = field(default_factory=list)
-    new_by_commitment: Counter[str] = field(default_factory=Counter)
-    changes: list[Change] = field(default_factory=list)
+class RefreshReport(msgspec.Struct):
+    results: list[SourceResult] = msgspec.field(default_factory=list)
+    new_by_commitment: Counter[str] = msgspec.field(default_factory=Counter)
+    changes: list[Change] = msgspec.field(default_factory=list)
     run_id: int | None = None
 
     def count(self, state: str) -> int:
@@ -138,12 +137,11 @@ class RefreshReport:
 # ---------------------------------------------------------------- plan (pure)
 
 
-@dataclass
-class Plan:
+class Plan(msgspec.Struct):
     """What a refresh will fetch, and what it already knows the outcome of."""
 
-    fetch: list[tuple[Source, SourceSpec]] = field(default_factory=list)
-    settled: list[SourceResult] = field(default_factory=list)  # disabled, not due
+    fetch: list[tuple[Source, SourceSpec]] = msgspec.field(default_factory=list)
+    settled: list[SourceResult] = msgspec.field(default_factory=list)  # disabled, not due
 
 
 def _kind(source: Source) -> KindInfo:
@@ -632,11 +630,9 @@ def _collect_and_store(
 
 
 def _extra_validators(h: HealthRecord) -> dict[str, Any]:
-    from dataclasses import fields
-
     from scrapers import Validators
 
-    names = {f.name for f in fields(Validators)}
+    names = set(Validators.__struct_fields__)
     extra: dict[str, Any] = {}
     if "fingerprint" in names:
         extra["fingerprint"] = h.fingerprint

@@ -6,10 +6,11 @@ the CLI only parses arguments and prints what these return.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from tracker.dates import utcnow
 from tracker.errors import UsageError
@@ -317,8 +318,7 @@ def source_rows(db: Database, spec: SourcesFile) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- reviewing at speed
 
 
-@dataclass(frozen=True)
-class ReviewQueue:
+class ReviewQueue(msgspec.Struct, frozen=True):
     """What the review loop works through: the pending evidence as story clusters, newest
     first, and each commitment's milestone titles (by commitment id)."""
 
@@ -446,8 +446,7 @@ def batch_select(
         )
 
 
-@dataclass(frozen=True)
-class BatchResult:
+class BatchResult(msgspec.Struct, frozen=True):
     decided: int
     already: list[tuple[int, str, str | None]]  # (evidence id, its state, by whom)
     changes: list[Change]
@@ -485,8 +484,7 @@ def batch_decide(
     return BatchResult(decided, already, changes)
 
 
-@dataclass(frozen=True)
-class Timeline:
+class Timeline(msgspec.Struct, frozen=True):
     """`show --timeline`: the commitment as the views show it, and every evidence row's
     (published, review, stance), oldest first."""
 

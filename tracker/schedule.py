@@ -314,7 +314,7 @@ def publish_job(db: Database, config: DaemonConfig, log: Callable[[str], None]) 
     snapshot and never blocks a refresh."""
     if config.publish is None:
         return
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     from tracker.publish import publish
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from tracker.errors import UsageError
 
@@ -71,8 +72,7 @@ def _replay_day(raw: str | None) -> date | None:
     return parse_date(raw, "TRACKER_TODAY")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(msgspec.Struct, frozen=True):
     """Everything the environment may configure (README "Files and settings")."""
 
     db: str | None = None  # TRACKER_DB: a path or a SQLAlchemy URL
@@ -84,8 +84,8 @@ class Settings:
     lock_wait: float = DEFAULT_LOCK_WAIT  # TRACKER_LOCK_WAIT: seconds a refresh waits
     notify: bool = False  # TRACKER_NOTIFY: alert mail after refreshes
     week_zone: str | None = None  # TRACKER_WEEK_ZONE: where "the last complete week" is judged
-    http: Mapping[str, str] = field(default_factory=dict)  # TRACKER_HTTP_<FIELD> overrides
-    env: Mapping[str, str] = field(default_factory=dict)  # raw snapshot: mail, cron lines
+    http: Mapping[str, str] = msgspec.field(default_factory=dict)  # TRACKER_HTTP_<FIELD> overrides
+    env: Mapping[str, str] = msgspec.field(default_factory=dict)  # raw snapshot: mail, cron lines
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -114,7 +114,7 @@ class Settings:
         """The same settings with `--db` (when given) taking the place of TRACKER_DB."""
         if db is not None and not db.strip():
             raise UsageError("--db must name a database file or URL, got an empty string")
-        return replace(self, db=db) if db is not None else self
+        return msgspec.structs.replace(self, db=db) if db is not None else self
 
     def today(self) -> date:
         """Today in UTC, or the replayed day."""
@@ -138,11 +138,9 @@ class Settings:
 
     def http_settings(self) -> HttpSettings:
         """The scrapers' limits with TRACKER_HTTP_<FIELD> overrides (tests use short timeouts)."""
-        from dataclasses import fields
-
         from scrapers import HttpSettings
 
-        known = {f.name for f in fields(HttpSettings)}
+        known = set(HttpSettings.__struct_fields__)
         defaults = HttpSettings()
         overrides: dict[str, Any] = {}
         for name, raw in self.http.items():

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from tracker.errors import UsageError
 from tracker.urls import check_url
@@ -47,8 +48,7 @@ def parse_duration(value: str, what: str = "duration") -> timedelta:
     return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(msgspec.Struct, frozen=True):
     name: str
     kind: str
     language: str
@@ -61,15 +61,14 @@ class Source:
     queries: str | None = None
     query: str | None = None
     commitment: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = msgspec.field(default_factory=dict)
     # "auto": matched items enter confirmed (at or above min_score); "review": a person decides;
     # None: the kind's default (only trusted kinds, flight observations, confirm themselves).
     confirm: str | None = None
     min_score: float = 0.0
 
 
-@dataclass(frozen=True)
-class SourcesFile:
+class SourcesFile(msgspec.Struct, frozen=True):
     origin: str
     sources: list[Source]
 

@@ -9,8 +9,9 @@ rows in `tracker.store.reads.digests`); a property test holds the two to the sam
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+
+import msgspec
 
 from tracker.vocab import FLAG_ORDER, STATUSES, SYMBOLS, Flag, Review, Stance, Status
 
@@ -34,8 +35,7 @@ DEFAULT_STALL_DAYS = 180
 DISPUTE_DAYS = 90
 
 
-@dataclass(frozen=True)
-class CommitmentFacts:
+class CommitmentFacts(msgspec.Struct, frozen=True):
     slug: str
     announced_on: date
     milestones: Sequence[str]
@@ -43,8 +43,7 @@ class CommitmentFacts:
     stall_days: int | None = None
 
 
-@dataclass(frozen=True)
-class EvidenceFact:
+class EvidenceFact(msgspec.Struct, frozen=True):
     """What the engine needs to know of one evidence row."""
 
     id: int
@@ -57,18 +56,18 @@ class EvidenceFact:
     at: datetime | None = None  # the full publication time, when known (orders same-day rows)
 
 
-@dataclass(frozen=True)
-class Reached:
+class Reached(msgspec.Struct, frozen=True):
     position: int
     on: date
     evidence_id: int
 
 
-@dataclass(frozen=True)
-class Digest:
+class Digest(msgspec.Struct, frozen=True):
     """Aggregates over one commitment's evidence; rejected evidence never counts."""
 
-    reached: dict[int, Reached] = field(default_factory=dict)  # first confirmed date per milestone
+    reached: dict[int, Reached] = msgspec.field(
+        default_factory=dict
+    )  # first confirmed date per milestone
     last_progress: tuple[date, int] | None = None  # latest confirmed progress (date, evidence id)
     last_setback: tuple[date, int] | None = None
     cancelled: tuple[date, int] | None = None  # latest confirmed cancellation
@@ -77,16 +76,14 @@ class Digest:
     confirmed: int = 0
 
 
-@dataclass(frozen=True)
-class Override:
+class Override(msgspec.Struct, frozen=True):
     status: str
     reason: str
     by: str
     on: date
 
 
-@dataclass(frozen=True)
-class MilestoneState:
+class MilestoneState(msgspec.Struct, frozen=True):
     """One milestone as every view counts it.
 
     A confirmed later milestone implies the earlier ones: they count as reached, shown as
@@ -100,8 +97,7 @@ class MilestoneState:
     implied: bool = False
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(msgspec.Struct, frozen=True):
     status: str
     explanation: str
     flags: tuple[str, ...]
@@ -197,8 +193,7 @@ def milestone_states(facts: CommitmentFacts, dg: Digest) -> tuple[MilestoneState
     return tuple(states)
 
 
-@dataclass(frozen=True)
-class _Decision:
+class _Decision(msgspec.Struct, frozen=True):
     status: str
     why: str
     rule: str

@@ -40,7 +40,7 @@ def publish(
 
     Example: tracker publish --out site --include-pending
     """
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     from tracker.publish import check_folder
     from tracker.publish import publish as build

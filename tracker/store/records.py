@@ -6,9 +6,10 @@ column names, so a view reads `evidence.published_at` whatever produced the reco
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+
+import msgspec
 
 from tracker.status import Digest, Verdict
 from tracker.vocab import Review, Stance
@@ -29,8 +30,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class AgreementRecord:
+class AgreementRecord(msgspec.Struct, frozen=True):
     id: int
     slug: str
     title: str
@@ -42,8 +42,7 @@ class AgreementRecord:
     summary: str
 
 
-@dataclass(frozen=True)
-class CommitmentRecord:
+class CommitmentRecord(msgspec.Struct, frozen=True):
     """A commitment as the views read it."""
 
     id: int
@@ -65,8 +64,7 @@ class CommitmentRecord:
     revision: int = 0
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(msgspec.Struct, frozen=True):
     """One commitment as the views show it: facts, evidence digest and verdict for one day."""
 
     commitment: CommitmentRecord
@@ -76,8 +74,7 @@ class Row:
     verdict: Verdict
 
 
-@dataclass(frozen=True)
-class EvidenceRecord:
+class EvidenceRecord(msgspec.Struct, frozen=True):
     id: int
     commitment_id: int
     url: str
@@ -107,11 +104,10 @@ class EvidenceRecord:
     date_precision: str = "day"
     suggested_milestone: int | None = None
     suggested_stance: str | None = None
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[str] = msgspec.field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class MentionRecord:
+class MentionRecord(msgspec.Struct, frozen=True):
     """Another URL or outlet that carried the same story as an evidence row."""
 
     evidence_id: int
@@ -122,8 +118,7 @@ class MentionRecord:
     published_at: datetime | None
 
 
-@dataclass(frozen=True)
-class ReviewEventRecord:
+class ReviewEventRecord(msgspec.Struct, frozen=True):
     evidence_id: int
     at: datetime
     actor: str
@@ -134,8 +129,7 @@ class ReviewEventRecord:
     reason: str | None
 
 
-@dataclass(frozen=True)
-class HistoryRecord:
+class HistoryRecord(msgspec.Struct, frozen=True):
     id: int
     commitment_id: int
     at: datetime
@@ -146,8 +140,7 @@ class HistoryRecord:
     reason: str
 
 
-@dataclass(frozen=True)
-class HealthRecord:
+class HealthRecord(msgspec.Struct, frozen=True):
     """A source's health as last recorded (one row per source name)."""
 
     name: str
@@ -167,12 +160,11 @@ class HealthRecord:
     fingerprint: str | None = None
     snapshot: str | None = None
     next_due: datetime | None = None
-    skipped: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = msgspec.field(default_factory=dict)
     rate_limit_remaining: int | None = None
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(msgspec.Struct, frozen=True):
     """A status that changed, as recorded in the history."""
 
     slug: str
@@ -181,8 +173,7 @@ class Change:
     reason: str
 
 
-@dataclass(frozen=True)
-class ReviewOutcome:
+class ReviewOutcome(msgspec.Struct, frozen=True):
     evidence: EvidenceRecord
     previous: str
     previous_by: str | None
@@ -198,18 +189,16 @@ class ReviewOutcome:
         return f"evidence #{self.evidence.id} had already been {self.previous}{who}"
 
 
-@dataclass(frozen=True)
-class MatchSet:
+class MatchSet(msgspec.Struct, frozen=True):
     """What a refresh needs of the catalog: each commitment's id, rules and search queries."""
 
-    ids: dict[str, int] = field(default_factory=dict)
-    rules: dict[str, dict[str, Any]] = field(default_factory=dict)
-    queries: dict[str, dict[str, str]] = field(default_factory=dict)
+    ids: dict[str, int] = msgspec.field(default_factory=dict)
+    rules: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+    queries: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
     model: dict[str, Any] | None = None  # the re-ranking model learned from reviews, if any
 
 
-@dataclass(frozen=True)
-class NewEvidence:
+class NewEvidence(msgspec.Struct, frozen=True):
     """An evidence row about to be stored."""
 
     commitment_id: int
@@ -242,12 +231,11 @@ class NewEvidence:
     also_reported_by: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
-class Card:
+class Card(msgspec.Struct, frozen=True):
     """Everything `tracker show` prints about one commitment."""
 
     row: Row
     history: list[HistoryRecord]
     evidence: list[EvidenceRecord]  # the newest, at most the limit asked for
     total: int  # evidence rows in all
-    mentions: dict[int, list[MentionRecord]] = field(default_factory=dict)
+    mentions: dict[int, list[MentionRecord]] = msgspec.field(default_factory=dict)

@@ -7,9 +7,10 @@ and used elsewhere (`tracker.learn`, `tracker.matching`); this module only store
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from tracker.store.conn import Conn, as_datetime, first, from_json
 
@@ -31,8 +32,7 @@ MODEL_NAME = "matcher"  # the model a refresh loads and retraining replaces
 MAX_EXAMPLES = 10_000
 
 
-@dataclass(frozen=True)
-class LabelledExample:
+class LabelledExample(msgspec.Struct, frozen=True):
     """One (item, commitment) pair a person decided on: confirmed (label 1) or rejected (0)."""
 
     title: str
@@ -45,8 +45,7 @@ class LabelledExample:
     side: str | None = None  # the publishing side (IR, AZ, other), when known
 
 
-@dataclass(frozen=True)
-class StoredModel:
+class StoredModel(msgspec.Struct, frozen=True):
     name: str
     trained_at: datetime
     examples: int

@@ -7,9 +7,10 @@ Evidence rows are built in one place (`evidence_params`), whoever records them: 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from tracker.errors import EnvironmentProblem, UsageError
 from tracker.store import reads
@@ -294,13 +295,12 @@ DUPLICATE = "already recorded"
 REJECTED_EARLIER = "rejected earlier"
 
 
-@dataclass
-class Stored:
+class Stored(msgspec.Struct):
     """What storing one source's findings did."""
 
-    new: dict[int, int] = field(default_factory=dict)  # commitment id -> new evidence rows
+    new: dict[int, int] = msgspec.field(default_factory=dict)  # commitment id -> new evidence rows
     mentions: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)  # not stored, by reason
+    skipped: dict[str, int] = msgspec.field(default_factory=dict)  # not stored, by reason
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -502,8 +502,7 @@ def _also_reported(conn: Conn, rows: Sequence[tuple[NewEvidence, int]]) -> list[
 # ---------------------------------------------------------------- source health and runs
 
 
-@dataclass(frozen=True)
-class HealthUpdate:
+class HealthUpdate(msgspec.Struct, frozen=True):
     """What one refresh learned about one source."""
 
     name: str
@@ -548,9 +547,7 @@ _TIME_FIELDS = {"last_attempt", "last_success", "failing_since", "next_due"}
 
 
 def _updated(h: HealthRecord, u: HealthUpdate, now: datetime) -> HealthRecord:
-    from dataclasses import replace
-
-    h = replace(h, kind=u.kind, country=u.country)
+    h = msgspec.structs.replace(h, kind=u.kind, country=u.country)
     if u.state is None:
         return h
     values: dict[str, Any] = {"last_attempt": now, "last_state": u.state}
@@ -590,7 +587,7 @@ def _updated(h: HealthRecord, u: HealthUpdate, now: datetime) -> HealthRecord:
         values["next_due"] = now + timedelta(seconds=u.retry_after)
     else:
         values["next_due"] = None
-    return replace(h, **values)
+    return msgspec.structs.replace(h, **values)
 
 
 def record_health(
@@ -625,8 +622,7 @@ def record_health(
     return result
 
 
-@dataclass(frozen=True)
-class RunCounts:
+class RunCounts(msgspec.Struct, frozen=True):
     ok: int
     unchanged: int
     failed: int
@@ -634,7 +630,7 @@ class RunCounts:
     skipped: int
     items_seen: int
     new_evidence: int
-    items_skipped: dict[str, int] = field(default_factory=dict)
+    items_skipped: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 def record_run(conn: Conn, started: datetime, finished: datetime, counts: RunCounts) -> int:
@@ -660,8 +656,7 @@ def record_run(conn: Conn, started: datetime, finished: datetime, counts: RunCou
 # ---------------------------------------------------------------- the catalog
 
 
-@dataclass(frozen=True)
-class CatalogLoad:
+class CatalogLoad(msgspec.Struct, frozen=True):
     agreements: int
     commitments_added: int
     commitments_updated: int
