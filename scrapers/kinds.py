@@ -19,20 +19,23 @@ about it, so that adding a kind touches `scrapers/` and the docs only:
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from scrapers import gdelt, google_news, opensky, page, rss
 from scrapers.base import Outcome, SourceSpec, Validators
-from scrapers.http import HttpSession
+
+if TYPE_CHECKING:
+    from scrapers.http import HttpSession
 
 __all__ = ["KINDS", "RUNNERS", "KindInfo", "Runner"]
 
-Runner = Callable[[SourceSpec, Validators, HttpSession], Awaitable[Outcome]]
+Runner = Callable[[SourceSpec, Validators, "HttpSession"], Awaitable[Outcome]]
+V = TypeVar("V")
 
 
 class KindInfo(msgspec.Struct, frozen=True):
@@ -69,13 +72,35 @@ def _info(name: str, module: ModuleType) -> KindInfo:
     )
 
 
-_MODULES: dict[str, ModuleType] = {
-    "rss": rss,
-    "google_news": google_news,
-    "gdelt": gdelt,
-    "opensky": opensky,
-    "page": page,
-}
+# Each kind is the module scrapers.<name>, imported when the kind is first looked up: a refresh
+# of RSS feeds loads neither the GDELT, OpenSky nor page clients (and what they import).
+_NAMES = ("rss", "google_news", "gdelt", "opensky", "page")
 
-KINDS: dict[str, KindInfo] = {name: _info(name, module) for name, module in _MODULES.items()}
-RUNNERS: dict[str, Runner] = {name: module.fetch for name, module in _MODULES.items()}
+
+class _Registry(Mapping[str, V]):
+    """name -> what `make` reads from that kind's module, for every kind in `_NAMES`."""
+
+    def __init__(self, make: Callable[[str, ModuleType], V]) -> None:
+        self._make = make
+        self._made: dict[str, V] = {}
+
+    def __getitem__(self, name: str) -> V:
+        made = self._made.get(name)
+        if made is None:
+            if name not in _NAMES:
+                raise KeyError(name)
+            made = self._made[name] = self._make(name, importlib.import_module(f"scrapers.{name}"))
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_NAMES)
+
+    def __len__(self) -> int:
+        return len(_NAMES)
+
+    def __contains__(self, name: object) -> bool:
+        return name in _NAMES
+
+
+KINDS: Mapping[str, KindInfo] = _Registry(_info)
+RUNNERS: Mapping[str, Runner] = _Registry(lambda _, module: module.fetch)

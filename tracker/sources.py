@@ -19,6 +19,8 @@ from tracker.urls import check_url
 from tracker.vocab import LANGUAGES
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from scrapers import KindInfo
 
 BUILTIN = "sources.toml"
@@ -102,7 +104,7 @@ def load_sources(path: str | Path | None = None) -> SourcesFile:
     return parse_sources(text, str(p))
 
 
-def kinds() -> dict[str, KindInfo]:
+def kinds() -> Mapping[str, KindInfo]:
     """The source kinds scrapers declare: name → what tracker needs to know about each."""
     from scrapers import KINDS
 
@@ -188,7 +190,9 @@ class _Table:
                 raise self.fail(f"field 'url': {exc}") from exc
         return url
 
-    def queries(self, info: KindInfo, kinds: dict[str, KindInfo]) -> tuple[str | None, str | None]:
+    def queries(
+        self, info: KindInfo, kinds: Mapping[str, KindInfo]
+    ) -> tuple[str | None, str | None]:
         queries, query = self.text("queries"), self.text("query")
         if info.query_key is not None:
             if queries is None and query is None:
@@ -238,7 +242,7 @@ class _Table:
 
 
 def _parse_one(
-    origin: str, i: int, table: dict[str, Any], seen: set[str], kinds: dict[str, KindInfo]
+    origin: str, i: int, table: dict[str, Any], seen: set[str], kinds: Mapping[str, KindInfo]
 ) -> Source:
     t = _Table(origin, i, table)
     name = t.required("name")
