@@ -29,7 +29,6 @@ import contextlib
 import hashlib
 import json
 import os
-import pickle
 import signal
 import sys
 from collections.abc import Callable
@@ -151,6 +150,8 @@ class _Worker:
             await self.kill()
             raise SourceError(self._death_reason()) from None
         payload = await self._receive(answer_limit)
+        import pickle
+
         answer = pickle.loads(payload)
         assert isinstance(answer, tuple)
         return answer
@@ -297,6 +298,8 @@ class WorkerPool:
         """`func(*args, **kwargs)` in a worker; SourceError(`too_slow`) after `time_limit` s."""
         if self._closed:
             raise SourceError("internal error: the parser pool is closed")
+        import pickle  # here, not at the top: a run where every feed answers 304 never loads it
+
         try:
             pickled = self._pickled(func)
             args_blob = pickle.dumps((args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
@@ -334,6 +337,8 @@ class WorkerPool:
         kept = self._pickles.get(id(func))
         if kept is not None and kept[0] is func:
             return kept[1]
+        import pickle
+
         blob = pickle.dumps(func, protocol=pickle.HIGHEST_PROTOCOL)
         made = (hashlib.sha256(blob).digest(), blob)
         if len(self._pickles) >= _PICKLED_KEPT:
