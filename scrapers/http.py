@@ -14,7 +14,6 @@ import ssl
 import zlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, ParamSpec, TypeVar
 
@@ -390,8 +389,7 @@ def _exchange_error(
     return SourceError(f"HTTP error from {host}: {one_line(str(exc)) or type(exc).__name__}")
 
 
-@dataclass
-class HttpSession:
+class HttpSession(msgspec.Struct):
     """Shared by all sources of one run: the client, the limits and per-host bookkeeping."""
 
     client: httpx.AsyncClient
@@ -403,14 +401,15 @@ class HttpSession:
     # The run's name lookups, shared with the client: a host that failed fails again at once.
     lookups: Lookups | None = None
     # Per-run scratch space for kinds (e.g. an OAuth token reused by several sources).
-    state: dict[str, Any] = field(default_factory=dict)
-    _host_limits: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False)
-    _global_limit: asyncio.Semaphore | None = field(default=None, init=False)
-    _pace_locks: dict[str, asyncio.Lock] = field(default_factory=dict, init=False)
-    _last_start: dict[str, float] = field(default_factory=dict, init=False)
+    state: dict[str, Any] = msgspec.field(default_factory=dict)
+    # Per-host bookkeeping of the run (not arguments).
+    _host_limits: dict[str, asyncio.Semaphore] = msgspec.field(default_factory=dict)
+    _global_limit: asyncio.Semaphore | None = None
+    _pace_locks: dict[str, asyncio.Lock] = msgspec.field(default_factory=dict)
+    _last_start: dict[str, float] = msgspec.field(default_factory=dict)
     # The post-processing step wrapped for a worker, made once: a worker unpickles each distinct
     # callable once, so the step's state (a compiled matcher) lives on from source to source.
-    _stepped: Callable[..., Any] | None = field(default=None, init=False)
+    _stepped: Callable[..., Any] | None = None
 
     def _host_limit(self, host: str) -> asyncio.Semaphore:
         if host not in self._host_limits:

@@ -21,9 +21,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+import msgspec
 
 from tracker.errors import EnvironmentProblem, UsageError
 from tracker.settings import DEFAULT_BUSY_TIMEOUT_MS
@@ -77,22 +78,23 @@ def _file_id(path: Path) -> FileId | None:
     return (st.st_dev, st.st_ino)
 
 
-@dataclass
-class Database:
+class Database(msgspec.Struct):
     url: str
     path: Path | None  # the file, for SQLite
     busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
     created: bool = False
     upgraded_from: int | None = None
     _engine: Any = None  # SQLAlchemy engine, for server databases
-    _local: threading.local = field(default_factory=threading.local)
-    _opened: list[sqlite3.Connection] = field(default_factory=list)
-    _opened_lock: threading.Lock = field(default_factory=threading.Lock)
+    _local: threading.local = msgspec.field(default_factory=threading.local)
+    _opened: list[sqlite3.Connection] = msgspec.field(default_factory=list)
+    _opened_lock: threading.Lock = msgspec.field(default_factory=threading.Lock)
     # Set to stop writers that run under a guard (a refresh) at their next transaction.
-    cancel: threading.Event = field(default_factory=threading.Event)
+    cancel: threading.Event = msgspec.field(default_factory=threading.Event)
     identity: FileId | None = None  # the SQLite file's (st_dev, st_ino) when it was opened
     read_only: bool = False  # a file (or folder) this process may read but not write
-    _sidecars: dict[str, FileId] = field(default_factory=dict)  # its -wal and -shm, last seen
+    _sidecars: dict[str, FileId] = msgspec.field(
+        default_factory=dict
+    )  # its -wal and -shm, last seen
 
     @property
     def dialect(self) -> str:
