@@ -132,9 +132,10 @@ async def collect_async(
     """`collect` for callers that already run an event loop."""
     import asyncio
 
-    from scrapers.http import open_session
     from scrapers.limits import HttpSettings
+    from scrapers.worker import parser_pool
 
+    settings = settings or HttpSettings()
     # Sources with no validators to send will be parsed (nothing can answer them "unchanged"):
     # parser processes start with the first requests, not after the first answers, one for
     # every PARSES_PER_PARSER such sources (a run where every source can be answered 304
@@ -144,10 +145,17 @@ async def collect_async(
         for known in (validators.get(spec.name, Validators()) for spec in specs)
         if not (known.etag or known.last_modified)
     )
-    starting = -(-fresh // PARSES_PER_PARSER)
-    async with open_session(
-        settings or HttpSettings(), network, postprocess=postprocess, start_parsers=starting
-    ) as session:
+    # Before the HTTP client is imported (httpx and what it brings, ~50 ms): the parser
+    # processes start up meanwhile, on the other core.
+    workers = parser_pool(settings)
+    workers.prestart(-(-fresh // PARSES_PER_PARSER))
+    try:
+        await asyncio.sleep(0)  # the start tasks run to their first wait: the processes exist
+        from scrapers.http import open_session
+    except BaseException:
+        await workers.aclose()
+        raise
+    async with open_session(settings, network, postprocess=postprocess, workers=workers) as session:
         tasks = [
             asyncio.create_task(
                 _run_one(spec, validators.get(spec.name, Validators()), session, postprocess)

@@ -25,7 +25,7 @@ from scrapers.base import Outcome, Validators
 from scrapers.errors import SourceError, one_line, redact_url
 from scrapers.limits import DEFAULT_USER_AGENT, HttpSettings
 from scrapers.network import PEER_ADDRESS, Lookups, Network, backends, is_public
-from scrapers.worker import WorkerPool
+from scrapers.worker import WorkerPool, parser_pool
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -695,16 +695,6 @@ class HttpSession(msgspec.Struct):
         return b"".join(parts)
 
 
-def _worker_pool(settings: HttpSettings) -> WorkerPool:
-    # A parse turns at most one capped body into items; four times the cap leaves room for
-    # text that grows when decoded, and stops a runaway answer from filling our memory.
-    return WorkerPool(
-        settings.parse_workers,
-        memory=settings.parse_memory,
-        answer_limit=4 * settings.max_body_bytes + 1024 * 1024,
-    )
-
-
 @asynccontextmanager
 async def open_session(
     settings: HttpSettings,
@@ -712,14 +702,18 @@ async def open_session(
     *,
     postprocess: Callable[[Outcome], Outcome] | None = None,
     start_parsers: int = 0,
+    workers: WorkerPool | None = None,
 ) -> AsyncIterator[HttpSession]:
     """The client and the parser processes of one run; both are closed when the run ends.
 
     `network` replaces name resolution and connecting (tests: a stub resolver and dialer).
     `start_parsers`: the run will parse, so that many parser processes (at most
     `parse_workers`) start now, alongside the first requests, instead of when answers arrive.
+    `workers`: the run's parser pool, if the caller made it already (`parser_pool`); the
+    session closes it all the same.
     """
-    workers = _worker_pool(settings)
+    if workers is None:
+        workers = parser_pool(settings)
     workers.prestart(start_parsers)
     lookups = Lookups((network or Network()).resolver)
     try:

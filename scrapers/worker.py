@@ -32,14 +32,17 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from scrapers.errors import SourceError, one_line
 from scrapers.serve import FUNC_CACHE_SIZE, HEADER, KNOWN, NEW, READY, describe_mb, serve
 
-__all__ = ["WorkerPool", "serve"]
+if TYPE_CHECKING:
+    from scrapers.limits import HttpSettings
+
+__all__ = ["WorkerPool", "parser_pool", "serve"]
 
 _HEADER = HEADER
 _READY = READY
@@ -370,3 +373,14 @@ def _unpack(answer: tuple[Any, ...]) -> Any:
         _, reason, http_status, retry_after = answer
         raise SourceError(reason, http_status=http_status, retry_after=retry_after)
     raise SourceError(str(answer[1]))
+
+
+def parser_pool(settings: HttpSettings) -> WorkerPool:
+    """The parser processes of one run, as `settings` asks."""
+    # A parse turns at most one capped body into items; four times the cap leaves room for
+    # text that grows when decoded, and stops a runaway answer from filling our memory.
+    return WorkerPool(
+        settings.parse_workers,
+        memory=settings.parse_memory,
+        answer_limit=4 * settings.max_body_bytes + 1024 * 1024,
+    )
