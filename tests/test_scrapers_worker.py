@@ -384,3 +384,46 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+HTTPX_ORDER = """
+import json, os, sys
+from pathlib import Path
+
+children_at_httpx: list[int] = []
+
+
+class WatchHttpx:
+    # Called when httpx is first imported: how many processes has this one started by then?
+    def find_spec(self, name, path=None, target=None):
+        if name == "httpx" and not children_at_httpx:
+            pid = os.getpid()
+            kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            children_at_httpx.append(len(kids))
+        return None
+
+
+sys.meta_path.insert(0, WatchHttpx())
+from scrapers import HttpSettings, SourceSpec, collect
+
+spec = SourceSpec(name="fresh", kind="rss", language="en", url=sys.argv[1])
+(outcome,) = collect([spec], {}, HttpSettings(max_retries=0))
+print(json.dumps({"state": outcome.state, "children": children_at_httpx}))
+"""
+
+
+def test_parsers_start_before_the_http_client_is_imported(server: LoopbackServer) -> None:
+    # A fresh source will be parsed: its parser process starts up while the refresh process
+    # imports httpx (~50 ms), not after.
+    url = server.route("/rss", Reply(body=FEED, content_type=RSS))
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, "-c", HTTPX_ORDER, url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"state": "ok", "children": [1]}
