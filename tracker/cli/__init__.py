@@ -45,7 +45,8 @@ def entry() -> NoReturn:
     process ends. The cyclic collector finds no garbage among them but walks them again and again
     while they load, and interpreter shutdown frees them one by one: together about 0.15 s of a
     0.45 s command. So the collector is off while a command runs (`daemon` turns it back on) and
-    the process ends with `os._exit` once its output is flushed. Tests call `main`.
+    the process ends with `os._exit` once its database is closed (on SQLite the last close folds
+    the write-ahead log into the file) and its output is flushed. Tests call `main`.
     """
     import gc
     import os
@@ -60,6 +61,12 @@ def entry() -> NoReturn:
         else:
             sys.stderr.write(f"{exc.code}\n")
             code = 1
+    from tracker.cli.shared import STATE
+
+    # The command's outcome is decided: a close that fails changes nothing (the log stays
+    # beside the file, and the next command reads it).
+    with contextlib.suppress(Exception):
+        STATE.close()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # closed by a reader gone away (`| head`)
             stream.flush()

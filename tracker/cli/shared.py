@@ -51,6 +51,14 @@ class State:
                 sys.stderr.flush()
         return self._db
 
+    def close(self) -> None:
+        """Close the database this command opened. On SQLite the last connection to close
+        checkpoints the write-ahead log into the file and removes it: a copy of
+        `commitments.db` alone is then the whole database, not a 4 KB shell of it."""
+        if self._db is not None:
+            self._db.dispose()
+            self._db = None
+
 
 STATE = State()
 
