@@ -20,10 +20,11 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
+
+import msgspec
 
 from scrapers.base import (
     SKIP_BAD_RECORD,
@@ -76,12 +77,11 @@ _TITLE_FROM_SUMMARY = 120
 _RAW_PER_CHAR = 20
 
 
-@dataclass
-class Feed:
+class Feed(msgspec.Struct):
     title: str | None
-    items: list[Item] = field(default_factory=list)
+    items: list[Item] = msgspec.field(default_factory=list)
     parser: str = "lxml"  # which parser produced the items, for diagnostics and tests
-    skipped: dict[str, int] = field(default_factory=dict)  # reason -> entries not kept
+    skipped: dict[str, int] = msgspec.field(default_factory=dict)  # reason -> entries not kept
 
 
 def _parser() -> etree.XMLParser:
@@ -125,8 +125,7 @@ def web_link(raw: str | None, base_url: str) -> str | None:
     return url
 
 
-@dataclass
-class _Entry:
+class _Entry(msgspec.Struct):
     title: str | None
     link: str | None
     summary: str | None

@@ -75,11 +75,12 @@ import unicodedata
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import product
 from operator import itemgetter
 from typing import Any
+
+import msgspec
 
 __all__ = [
     "THRESHOLDS",
@@ -267,8 +268,7 @@ def normalize_title_key(title: str) -> str:
 # --- rules -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(msgspec.Struct, frozen=True):
     """Matches when every group has a term in the text and no veto term is there."""
 
     name: str
@@ -279,8 +279,7 @@ class Rule:
     strength: float = 1.0  # how sure a match of this rule alone is (0 < strength <= 1)
 
 
-@dataclass(frozen=True)
-class CommitmentRules:
+class CommitmentRules(msgspec.Struct, frozen=True):
     """A commitment's rules (any one may match), the veto terms that apply to all of them, and
     what the scorer and the suggestions read: its places, competing places and milestone words."""
 
@@ -295,8 +294,7 @@ class CommitmentRules:
     milestones: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(msgspec.Struct, frozen=True):
     """One commitment a text is evidence for, and why."""
 
     slug: str
@@ -308,8 +306,7 @@ class Match:
     reasons: tuple[str, ...] = ()  # why the score is what it is, one short phrase each
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(msgspec.Struct, frozen=True):
     """A (commitment, item) pair the rules proposed, scored, whether or not it was accepted.
 
     `Matcher.candidates` returns these for benchmarks and for training the learned model;
@@ -1070,8 +1067,7 @@ def _leftmost_longest(
     return located
 
 
-@dataclass
-class _Found:
+class _Found(msgspec.Struct):
     """What the rules found for one commitment in one text (before scoring)."""
 
     commitment: _CompiledCommitment
@@ -1083,8 +1079,8 @@ class _Found:
     in_title: int
     stretches: int
     covered: frozenset[int]  # positions of the words the best rule stands on
-    features: dict[str, float] = field(default_factory=dict)
-    reasons: list[str] = field(default_factory=list)
+    features: dict[str, float] = msgspec.field(default_factory=dict)
+    reasons: list[str] = msgspec.field(default_factory=list)
 
 
 class Matcher:
@@ -1275,8 +1271,7 @@ class Matcher:
         return _Context(tokens, sentence_of, found, starts, plans, forms, parts)
 
 
-@dataclass(frozen=True)
-class _Context:
+class _Context(msgspec.Struct, frozen=True):
     tokens: list[str]
     sentence_of: list[int]
     found: list[tuple[int, int, int]]  # occurrences of context terms, sorted
