@@ -701,20 +701,16 @@ async def open_session(
     network: Network | None = None,
     *,
     postprocess: Callable[[Outcome], Outcome] | None = None,
-    start_parsers: int = 0,
     workers: WorkerPool | None = None,
 ) -> AsyncIterator[HttpSession]:
     """The client and the parser processes of one run; both are closed when the run ends.
 
     `network` replaces name resolution and connecting (tests: a stub resolver and dialer).
-    `start_parsers`: the run will parse, so that many parser processes (at most
-    `parse_workers`) start now, alongside the first requests, instead of when answers arrive.
-    `workers`: the run's parser pool, if the caller made it already (`parser_pool`); the
-    session closes it all the same.
+    `workers`: the run's parser pool, if the caller made (and perhaps started) it already, as
+    `collect` does; else one whose processes start when answers arrive. The session closes it.
     """
     if workers is None:
         workers = parser_pool(settings)
-    workers.prestart(start_parsers)
     lookups = Lookups((network or Network()).resolver)
     try:
         async with build_client(settings, network, lookups) as client:

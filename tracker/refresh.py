@@ -374,12 +374,18 @@ class _Storer:
         now = utcnow()
         found = self.founds[source.name] = _found(source, outcome, self.matches, self.matcher, now)
         if found.evidence:
-            self.stored.add(source.name)
-            if not self.ready:
-                self.since = time.monotonic()
-            self.ready.append((source, outcome, found, now))
-            if len(self.ready) >= STORE_BATCH or time.monotonic() - self.since >= STORE_WAIT:
+            self._queue(source, outcome, found, now)
+            if self.ready and time.monotonic() - self.since >= STORE_WAIT:
                 self._flush()
+
+    def _queue(self, source: Source, outcome: Outcome, found: Found, now: datetime) -> None:
+        """Add a source with evidence to the next batch; store the batch once it is full."""
+        self.stored.add(source.name)
+        if not self.ready:
+            self.since = time.monotonic()
+        self.ready.append((source, outcome, found, now))
+        if len(self.ready) >= STORE_BATCH:
+            self._flush()
 
     def finish(self, fetched: Sequence[tuple[Source, Outcome]]) -> None:
         self._flush()
@@ -399,10 +405,7 @@ class _Storer:
                 )
         for source, outcome in rest:
             if self._evidence(source):
-                self.stored.add(source.name)
-                self.ready.append((source, outcome, self.founds[source.name], now))
-                if len(self.ready) >= STORE_BATCH:
-                    self._flush()
+                self._queue(source, outcome, self.founds[source.name], now)
         self._flush()
 
     def _evidence(self, source: Source) -> bool:
