@@ -146,8 +146,8 @@ async def collect_async(
         if not (known.etag or known.last_modified)
     )
     # Before the HTTP client is imported (httpx and what it brings, ~50 ms): the parser
-    # processes start up meanwhile, on the other core.
-    workers = parser_pool(settings)
+    # processes start up meanwhile, on the other core, and build the step before any answer.
+    workers = parser_pool(settings, warm=None if postprocess is None else Stepped(postprocess))
     workers.prestart(-(-fresh // PARSES_PER_PARSER))
     try:
         await asyncio.sleep(0)  # the start tasks run to their first wait: the processes exist

@@ -488,7 +488,12 @@ class HttpSession(msgspec.Struct):
             from scrapers.collect import Stepped
 
             assert self.postprocess is not None
-            self._stepped = Stepped(self.postprocess)
+            warm = self.workers.warm if self.workers is not None else None
+            # The very object the pool's fork server has built, so that workers find it built.
+            if isinstance(warm, Stepped) and warm.step is self.postprocess:
+                self._stepped = warm
+            else:
+                self._stepped = Stepped(self.postprocess)
         return self._stepped
 
     def _backoff(self, attempt: int) -> float:
@@ -710,7 +715,9 @@ async def open_session(
     `collect` does; else one whose processes start when answers arrive. The session closes it.
     """
     if workers is None:
-        workers = parser_pool(settings)
+        from scrapers.collect import Stepped
+
+        workers = parser_pool(settings, warm=None if postprocess is None else Stepped(postprocess))
     lookups = Lookups((network or Network()).resolver)
     try:
         async with build_client(settings, network, lookups) as client:

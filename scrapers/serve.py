@@ -1,13 +1,29 @@
-"""The parser process's side of scrapers/worker.py: read a call, run it, write the answer.
+"""The parser processes' side of scrapers/worker.py: a fork server, and the workers it forks.
 
-Kept apart from the parent's side (asyncio, subprocesses) so that a parser process imports only
-what parsing needs: it starts while the refresh makes its first requests, and every millisecond
-of its start-up is a millisecond before the first feed is parsed.
+Kept apart from the parent's side (asyncio, subprocesses) so that these processes import only what
+parsing needs: they start while the refresh makes its first requests, and every millisecond of
+their start-up is a millisecond before the first feed is parsed.
 
-The channel: each call is two length-prefixed frames, the callable and its pickled arguments;
-each answer one frame, a pickled tuple. A callable is sent whole once (`+` digest pickle) and
-then named by its digest (`=` digest): a post-processing step that carries the catalog's rules
-crosses the pipe once per process, not once per source. Both sides keep the last
+The refresh starts one process, the fork server (`zygote`). It imports what parsing needs, and,
+when told to, unpickles the run's post-processing step and compiles it (the catalog's matcher,
+~0.1 s): once, however many workers follow. Each worker is then a fork of it, which starts in a
+few milliseconds with the matcher already built, instead of a fresh interpreter (~0.1 s) that
+builds the matcher again. The fork server never touches a stranger's bytes: only workers parse,
+so killing a worker for a hostile input leaves the fork server, and every other worker, as it was.
+
+The fork server's channel is a Unix socket on its stdin; requests and answers are length-prefixed
+frames, one answer per request:
+- `P` and a callable's frame (below): unpickle and prepare it; the workers forked after it have it;
+- `F`, with one file descriptor passed along (SCM_RIGHTS): fork a worker whose channel is that
+  socket; the answer is its pid;
+- `R` and a pid: reap that worker (the refresh has killed it) and answer its wait status. Workers
+  are reaped only when asked, so a worker's pid cannot go to another process before the refresh
+  has sent its last signal to it.
+
+A worker's channel: each call is two length-prefixed frames, the callable and its pickled
+arguments; each answer one frame, a pickled tuple. A callable is sent whole once (`+` digest
+pickle) and then named by its digest (`=` digest): a post-processing step that carries the
+catalog's rules crosses the pipe once per process, not once per source. Both sides keep the last
 `FUNC_CACHE_SIZE` callables and forget the oldest first, so they always agree on what is known.
 """
 
@@ -18,17 +34,47 @@ import gc
 import importlib
 import os
 import signal
+import socket
 import struct
 import sys
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from scrapers.errors import SourceError, one_line
 
-__all__ = ["FUNC_CACHE_SIZE", "HEADER", "KNOWN", "NEW", "READY", "describe_mb", "serve"]
+if TYPE_CHECKING:
+    import subprocess
+
+__all__ = [
+    "BOOT",
+    "DONE",
+    "FAILED",
+    "FORK",
+    "FUNC_CACHE_SIZE",
+    "HEADER",
+    "KNOWN",
+    "NEW",
+    "PID",
+    "PREPARE",
+    "READY",
+    "REAP",
+    "Launched",
+    "describe_mb",
+    "launch",
+    "launch_early",
+    "take_early",
+    "zygote",
+]
 
 HEADER = struct.Struct(">Q")
+PID = struct.Struct(">q")
 READY = b"ready"
+# The fork server's requests (see the module's doc) and the first byte of its answers.
+PREPARE = b"P"
+FORK = b"F"
+REAP = b"R"
+DONE = b"+"
+FAILED = b"!"
 NEW = b"+"  # a callable's frame: NEW, its digest, its pickle
 KNOWN = b"="  # KNOWN and the digest of a callable sent before
 DIGEST_SIZE = 32
@@ -38,6 +84,62 @@ FUNC_CACHE_SIZE = 8
 # What every parse needs, imported before the process says it is ready (so before the clock of
 # its first call starts). Fallbacks (feedparser for broken XML) load when first needed.
 _PRELOAD = ("lxml.etree", "scrapers.collect", "scrapers.feeds", "scrapers.dates")
+
+
+# Run with -I (no cwd, no user site, no PYTHON* variables on sys.path): a file such as json.py
+# in the user's directory must not be imported. The parent's sys.path follows.
+BOOT = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); import scrapers.serve as w; "
+    "w.zygote(int(sys.argv[2]))"
+)
+# A fork server launched ahead of need (`launch_early`), for the first pool that needs one.
+_early: Launched | None = None
+
+
+class Launched:
+    """A fork server process and our end of its channel (scrapers/worker.py talks to it)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], control: socket.socket) -> None:
+        self.process = process
+        self.control = control
+
+
+def launch() -> Launched:
+    """Start a fork server; it says READY on its channel once it has imported what parsing
+    needs. Raises OSError when no process can be started."""
+    import json
+    import subprocess
+
+    ours, theirs = socket.socketpair()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-c", BOOT, json.dumps(sys.path), str(os.getpid())],
+            stdin=theirs.fileno(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except BaseException:
+        ours.close()
+        raise
+    finally:
+        theirs.close()
+    return Launched(process, ours)
+
+
+def launch_early() -> None:
+    """Start the fork server of this process's first parser pool now, so that it imports and
+    starts up while this process still does (a command that will parse calls this first)."""
+    global _early
+    if _early is None:
+        with contextlib.suppress(OSError):  # the pool will try again, and say what went wrong
+            _early = launch()
+
+
+def take_early() -> Launched | None:
+    """The fork server `launch_early` started, once; None if there is none."""
+    global _early
+    early, _early = _early, None
+    return early
 
 
 def describe_mb(limit: int) -> str:
@@ -111,8 +213,8 @@ def _limit_memory(extra: int | None) -> None:
 class _Callables:
     """The callables this process was sent, by digest, unpickled on first use."""
 
-    def __init__(self, memory: int) -> None:
-        self.memory = memory
+    def __init__(self, memory: int | None) -> None:
+        self.memory = memory  # None in the fork server, which parses nothing and has no cap
         self._blobs: dict[bytes, bytes] = {}
         self._loaded: dict[bytes, Callable[..., Any]] = {}
 
@@ -145,7 +247,8 @@ class _Callables:
             try:
                 prepare()
             finally:
-                _limit_memory(self.memory)
+                if self.memory is not None:
+                    _limit_memory(self.memory)
             # What it built lives as long as the process: out of the cyclic collector's sight,
             # which would otherwise walk it (a big catalog's matcher holds millions of objects).
             gc.freeze()
@@ -173,25 +276,14 @@ def _run(
         return ("error", one_line(f"internal error while parsing: {type(exc).__name__}: {exc}"))
 
 
-def serve(memory: int, parent: int) -> None:
-    """The worker's loop: read a call, run it, write the answer, until stdin ends."""
-    _die_with_parent(parent)
-    # Ctrl-C in a terminal reaches the whole process group; the parent decides when we stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The channel is a private copy of fd 1; fd 1 itself goes to stderr (which the parent
-    # discards), so a library that prints cannot corrupt the stream of answers.
-    channel = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    requests = sys.stdin.buffer
+def _work(channel: socket.socket, callables: _Callables, memory: int) -> None:
+    """A worker's loop: read a call, run it, write the answer, until its channel ends."""
     import pickle
-    import warnings
 
-    warnings.simplefilter("ignore")
-    for module in _PRELOAD:
-        importlib.import_module(module)
+    requests = channel.makefile("rb")
+    answers = channel.makefile("wb")
+    callables.memory = memory
     _limit_memory(memory)
-    _write_frame(channel, READY)
-    callables = _Callables(memory)
     while True:
         func_frame = _read_frame(requests)
         args_blob = _read_frame(requests) if func_frame is not None else None
@@ -205,6 +297,132 @@ def serve(memory: int, parent: int) -> None:
         except Exception as exc:
             detail = one_line(f"{type(exc).__name__}: {exc}")
             payload = pickle.dumps(("error", f"internal error: unpicklable result: {detail}"))
-        _write_frame(channel, payload)
+        _write_frame(answers, payload)
         if answer[0] == "retire":
             return  # after a MemoryError the heap may be in any state: start afresh
+
+
+def _receive(control: socket.socket) -> tuple[bytes, list[int]] | None:
+    """One request and the descriptors passed with it; None once the refresh has hung up."""
+    fds: list[int] = []
+    header = b""
+    while len(header) < HEADER.size:
+        # The descriptors travel with a request's first bytes; every read of a header may
+        # carry them, so every one asks for them (the kernel drops what a read cannot take).
+        data, got, _, _ = socket.recv_fds(control, HEADER.size - len(header), 1)
+        fds += got
+        if not data:
+            return None
+        header += data
+    (size,) = HEADER.unpack(header)
+    body = bytearray()
+    while len(body) < size:
+        data = control.recv(min(size - len(body), 1 << 20))
+        if not data:
+            return None
+        body += data
+    return bytes(body), fds
+
+
+def _send(control: socket.socket, payload: bytes) -> None:
+    control.sendall(HEADER.pack(len(payload)) + payload)
+
+
+def _fork(control: socket.socket, callables: _Callables, channel: int, memory: int) -> int:
+    """Fork a worker serving `channel`; return its pid (in the fork server only)."""
+    server = os.getpid()
+    # Everything the fork server holds now (modules, the compiled step) is left out of the
+    # cyclic collector's walks, so a worker's collections do not touch, and copy, its pages.
+    gc.freeze()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        control.close()  # the fork server's channel is not the worker's to read
+        _die_with_parent(server)  # cleared by fork: armed again, now for the fork server
+        gc.unfreeze()
+        _work(socket.socket(fileno=channel), callables, memory)
+        code = 0
+    finally:
+        # Never back into the fork server's loop, whatever happened: a worker ends here.
+        os._exit(code)
+
+
+def zygote(parent: int) -> None:
+    """The fork server's loop (see the module's doc), until the refresh closes its channel."""
+    _die_with_parent(parent)
+    # Ctrl-C in a terminal reaches the whole process group; the parent decides when we stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    control = socket.socket(fileno=os.dup(0))
+    # stdin becomes /dev/null: the channel is ours alone, and a worker reading stdin gets nothing.
+    # stdout and stderr are the parent's /dev/null already, so a library that prints is harmless.
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    import warnings
+
+    warnings.simplefilter("ignore")
+    for module in _PRELOAD:
+        importlib.import_module(module)
+    callables = _Callables(None)
+    children: set[int] = set()
+    _send(control, READY)
+    try:
+        while True:
+            request = _receive(control)
+            if request is None:
+                return
+            body, fds = request
+            op = body[:1]
+            if op == FORK and len(fds) == 1 and len(body) == 1 + PID.size:
+                (memory,) = PID.unpack(body[1:])
+                try:
+                    pid = _fork(control, callables, fds[0], memory)
+                except OSError as exc:
+                    answer = FAILED + one_line(f"{exc}").encode()
+                else:
+                    children.add(pid)
+                    answer = DONE + PID.pack(pid)
+                finally:
+                    os.close(fds[0])
+            elif op == REAP and len(body) == 1 + PID.size:
+                (pid,) = PID.unpack(body[1:])
+                answer = DONE + PID.pack(_reap(pid, children))
+            elif op == PREPARE:
+                answer = _prepare(callables, body[1:])
+            else:
+                answer = FAILED + b"unknown request"
+            for fd in fds if op != FORK else fds[1:]:
+                os.close(fd)
+            _send(control, answer)
+    finally:
+        # The refresh is done (or gone): no worker outlives this process.
+        for pid in children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in children:
+            with contextlib.suppress(OSError):
+                os.waitpid(pid, 0)
+        # No interpreter shutdown: freeing the compiled step object by object would keep the
+        # refresh waiting for tens of milliseconds, for memory the kernel takes back at once.
+        os._exit(0)
+
+
+def _reap(pid: int, children: set[int]) -> int:
+    """The wait status of a child the refresh has killed (-1: not one of ours)."""
+    if pid not in children:
+        return -1
+    children.discard(pid)
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:
+        return -1
+
+
+def _prepare(callables: _Callables, frame: bytes) -> bytes:
+    try:
+        callables.take(frame)
+    except Exception as exc:  # kept as sent: each call that uses it reports this in its worker
+        return FAILED + one_line(f"{type(exc).__name__}: {exc}").encode()
+    return DONE

@@ -3,8 +3,7 @@
 A thread cannot be stopped, and a pattern that backtracks for hours or a document that expands
 to gigabytes holds the event loop (or the GIL) for as long as it likes. A process can be killed.
 So every parse of untrusted bytes runs in a small pool of persistent worker processes, started
-once per run and reused across sources (a fresh interpreter costs ~0.3 s of CPU, far more than
-parsing one feed):
+once per run and reused across sources:
 
 - a call that outlives its time limit, or whose caller is cancelled (the source deadline), kills
   its worker; a fresh one serves the next call, so one source fails alone;
@@ -13,12 +12,13 @@ parsing one feed):
 - every failure comes back as a SourceError with a one-line reason, never a traceback;
 - parsing overlaps network I/O: the event loop keeps downloading while workers parse.
 
-Workers are plain `python -I` subprocesses speaking length-prefixed pickles over stdin/stdout:
-no fork of a process that may run threads (the daemon), no re-import of the caller's `__main__`.
-They get the parent's `sys.path`, so they see the same code the parent runs. Their side of the
-channel is scrapers/serve.py, which imports only what parsing needs. A callable is pickled once
-per pool and sent once per worker (later calls name it by digest), so changes made to it after
-its first call are not seen by the workers.
+Workers are forks of one fork server per pool (scrapers/serve.py), a plain `python -I` subprocess:
+no fork of the refresh process, which may run threads (the daemon), and no re-import of the
+caller's `__main__`. It gets the parent's `sys.path`, so it sees the same code the parent runs,
+and it compiles the run's post-processing step (the catalog's matcher) once for every worker, so
+a worker, first or replacement, starts in milliseconds with the matcher built. A callable is
+pickled once per pool and sent once per process (later calls name it by digest), so changes made
+to it after its first call are not seen by the workers.
 """
 
 from __future__ import annotations
@@ -27,131 +27,282 @@ import asyncio
 import collections
 import contextlib
 import hashlib
-import json
 import os
 import signal
-import sys
+import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from scrapers.errors import SourceError, one_line
-from scrapers.serve import FUNC_CACHE_SIZE, HEADER, KNOWN, NEW, READY, describe_mb, serve
+from scrapers.serve import (
+    DONE,
+    FORK,
+    FUNC_CACHE_SIZE,
+    HEADER,
+    KNOWN,
+    NEW,
+    PID,
+    PREPARE,
+    READY,
+    REAP,
+    Launched,
+    describe_mb,
+    launch,
+    take_early,
+)
 
 if TYPE_CHECKING:
     from scrapers.limits import HttpSettings
 
-__all__ = ["WorkerPool", "parser_pool", "serve"]
+__all__ = ["WorkerPool", "parser_pool"]
 
-_HEADER = HEADER
-_READY = READY
-_describe_mb = describe_mb
 _START_TIMEOUT = 60.0  # a cold interpreter on a busy machine; never reached in practice
 _REAP_TIMEOUT = 5.0  # a SIGKILLed process is gone at once; never wait on it longer than this
 # Callables pickled once per pool (a step carrying the catalog's rules is not re-pickled for every
 # source); kept by identity, with the callable itself so that the identity stays its own.
 _PICKLED_KEPT = 16
-# Bootstrap run with -I (no cwd, no user site, no PYTHON* variables on sys.path): a file such as
-# json.py in the user's directory must not be imported. The parent's sys.path follows.
-_BOOT = (
-    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); import scrapers.serve as w; "
-    "w.serve(int(sys.argv[2]), int(sys.argv[3]))"
-)
 
 
 # ----------------------------------------------------------------------------- the parent side
 
 
-class _Worker:
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        # Digests of the callables this process holds, oldest first (scrapers/serve.py keeps
-        # the same list by the same rule).
-        self.known: dict[bytes, None] = {}
+class _Known:
+    """The digests of the callables a process holds, oldest first: scrapers/serve.py keeps the
+    same list by the same rule, so a callable is sent whole exactly when the process lacks it."""
+
+    def __init__(self, digests: dict[bytes, None] | None = None) -> None:
+        self.digests: dict[bytes, None] = dict(digests or {})
 
     def func_frame(self, digest: bytes, blob: bytes) -> bytes:
-        if digest in self.known:
+        if digest in self.digests:
             return KNOWN + digest
-        if len(self.known) >= FUNC_CACHE_SIZE:
-            del self.known[next(iter(self.known))]
-        self.known[digest] = None
+        if len(self.digests) >= FUNC_CACHE_SIZE:
+            del self.digests[next(iter(self.digests))]
+        self.digests[digest] = None
         return NEW + digest + blob
 
-    @property
-    def stdin(self) -> asyncio.StreamWriter:
-        assert self.process.stdin is not None
-        return self.process.stdin
 
-    @property
-    def stdout(self) -> asyncio.StreamReader:
-        assert self.process.stdout is not None
-        return self.process.stdout
+def _death_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"parser process died ({name})"
+    return "parser process died"
+
+
+class _Zygote:
+    """The pool's fork server (scrapers/serve.py): one process, one request at a time."""
+
+    def __init__(self, launched: Launched) -> None:
+        self.process = launched.process
+        self.control = launched.control
+        self.control.setblocking(False)
+        self.known = _Known()
+        self.dead = False
+        self._lock = asyncio.Lock()
+        self._unread = bytearray()
 
     @classmethod
-    async def start(cls, memory: int) -> _Worker:
+    async def start(cls, warm: tuple[bytes, bytes] | None) -> _Zygote:
+        """The server `launch_early` started if it is still there, else a new one; built with
+        `warm` (digest, pickle), if given, before it forks any worker."""
+        early = take_early()
+        if early is not None:
+            with contextlib.suppress(SourceError):
+                return await cls._ready(early, warm)
         try:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-I",
-                "-c",
-                _BOOT,
-                json.dumps(sys.path),
-                str(memory),
-                str(os.getpid()),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
+            launched = launch()
         except OSError as exc:
             raise SourceError(f"could not start a parser process: {exc}") from None
-        worker = cls(process)
+        return await cls._ready(launched, warm)
+
+    @classmethod
+    async def _ready(cls, launched: Launched, warm: tuple[bytes, bytes] | None) -> _Zygote:
+        zygote = cls(launched)
         try:
-            async with asyncio.timeout(_START_TIMEOUT):
-                ready = await worker._receive(len(_READY))
+            async with zygote._lock, asyncio.timeout(_START_TIMEOUT):
+                if warm is not None:
+                    # Sent before the server is ready: it finds the step waiting as soon as it
+                    # has imported what parsing needs, and builds it while we go on.
+                    frame = zygote.known.func_frame(*warm)
+                    await zygote._send(PREPARE + frame)
+                if await zygote._answer() != READY:
+                    raise SourceError("could not start a parser process")
+                if warm is not None:
+                    # Whether it built or failed, the server keeps it as sent (a worker that is
+                    # called with it reports the failure), as our mirror does.
+                    await zygote._answer()
         except BaseException:
-            await worker.kill()
+            await zygote.close()
             raise
-        if ready != _READY:
-            await worker.kill()
-            raise SourceError("could not start a parser process")
-        return worker
+        return zygote
+
+    async def _send(self, body: bytes, fd: int | None = None) -> None:
+        frame = HEADER.pack(len(body)) + body
+        try:
+            if fd is None:
+                await asyncio.get_running_loop().sock_sendall(self.control, frame)
+            else:
+                # A few bytes into a socket that holds nothing (one request at a time, and the
+                # server has answered the last): sent at once, never blocking.
+                socket.send_fds(self.control, [frame], [fd])
+        except OSError:
+            self.dead = True
+            raise SourceError("parser processes ended unexpectedly") from None
+
+    async def _answer(self) -> bytes:
+        """The next answer; what arrived after it (the server answers a request sent before it
+        was ready right after its READY) stays for the next call."""
+        loop = asyncio.get_running_loop()
+        data = self._unread
+        while True:
+            if len(data) >= HEADER.size:
+                (size,) = HEADER.unpack_from(data)
+                if len(data) >= HEADER.size + size:
+                    self._unread = data[HEADER.size + size :]
+                    return bytes(data[HEADER.size : HEADER.size + size])
+            try:
+                chunk = await loop.sock_recv(self.control, 1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.dead = True
+                raise SourceError("parser processes ended unexpectedly")
+            data += chunk
+
+    async def _request(self, body: bytes, fd: int | None = None) -> bytes:
+        """Send one request and return its answer (shielded by the callers: a request broken
+        off halfway would leave the channel out of step)."""
+        if self.dead:
+            raise SourceError("parser processes ended unexpectedly")
+        async with self._lock:
+            await self._send(body, fd)
+            return await self._answer()
+
+    async def fork(self, memory: int) -> _Worker:
+        """A new worker, forked from the server with what it has prepared; its address space
+        is capped at `memory` bytes above what it holds when forked."""
+        forking = asyncio.ensure_future(self._fork(memory))
+        try:
+            # Shielded: a request broken off halfway would leave the channel out of step.
+            pid, ours = await asyncio.shield(forking)
+        except asyncio.CancelledError:
+            forking.add_done_callback(_hang_up)
+            raise
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=ours)
+        except BaseException:
+            ours.close()  # the worker reads the end of its channel and exits
+            raise
+        return _Worker(pid, reader, writer, self)
+
+    async def _fork(self, memory: int) -> tuple[int, socket.socket]:
+        ours, theirs = socket.socketpair()
+        try:
+            try:
+                answer = await self._request(FORK + PID.pack(memory), theirs.fileno())
+            finally:
+                theirs.close()  # the server holds its own copy now; the worker, after it
+            if answer[:1] != DONE:
+                raise SourceError(f"could not start a parser process: {answer[1:].decode()}")
+        except BaseException:
+            ours.close()
+            raise
+        (pid,) = PID.unpack(answer[1:])
+        return pid, ours
+
+    async def reap(self, pid: int) -> int | None:
+        """The exit code (negative: the signal) of a worker we killed; None if unknown."""
+        if self.dead:
+            return None
+        try:
+            async with asyncio.timeout(_REAP_TIMEOUT):
+                answer = await asyncio.shield(self._request(REAP + PID.pack(pid)))
+        except TimeoutError:
+            await self.close()  # a server stuck in a wait serves no one: end it and its workers
+            return None
+        except SourceError:
+            return None
+        (status,) = PID.unpack(answer[1:])
+        return None if status < 0 else os.waitstatus_to_exitcode(status)
+
+    def alive(self) -> bool:
+        return not self.dead and self.process.poll() is None
+
+    async def close(self) -> None:
+        """End the server: it kills and reaps the workers it still has, then exits."""
+        self.dead = True
+        with contextlib.suppress(OSError):
+            self.control.close()
+        # It exits within milliseconds of its channel's end; a child watcher thread for so
+        # short a wait would cost more than looking now and then.
+        deadline = asyncio.get_running_loop().time() + _REAP_TIMEOUT
+        while self.process.poll() is None:
+            if asyncio.get_running_loop().time() > deadline:
+                self.process.kill()
+                self.process.wait()
+                break
+            await asyncio.sleep(0.002)
+
+
+def _hang_up(forking: asyncio.Future[tuple[int, socket.socket]]) -> None:
+    """A worker forked for a caller that has gone: closing its channel ends it."""
+    if not forking.cancelled() and forking.exception() is None:
+        forking.result()[1].close()
+
+
+class _Worker:
+    def __init__(
+        self,
+        pid: int,
+        stdout: asyncio.StreamReader,
+        stdin: asyncio.StreamWriter,
+        zygote: _Zygote,
+    ) -> None:
+        self.pid = pid
+        self.stdout = stdout
+        self.stdin = stdin
+        self.zygote = zygote
+        # What the server held when it forked this worker, the worker holds too.
+        self.known = _Known(zygote.known.digests)
+        self.returncode: int | None = None
+        self._killed = False
+        # A handle on this very process where the system has them (Linux): a signal sent
+        # through it can never reach another process, whatever happens to the server.
+        self._pidfd: int | None = None
+        if hasattr(os, "pidfd_open"):
+            with contextlib.suppress(OSError):
+                self._pidfd = os.pidfd_open(pid)
 
     async def _receive(self, limit: int) -> bytes:
         try:
-            header = await self.stdout.readexactly(_HEADER.size)
-            (size,) = _HEADER.unpack(header)
+            header = await self.stdout.readexactly(HEADER.size)
+            (size,) = HEADER.unpack(header)
             if size > limit:
-                raise SourceError(f"parser answer larger than {_describe_mb(limit)}")
+                raise SourceError(f"parser answer larger than {describe_mb(limit)}")
             return await self.stdout.readexactly(size)
         except (asyncio.IncompleteReadError, ConnectionError):
-            # The worker is gone (killed by the kernel, crashed in C): wait for its signal.
+            # The worker is gone (killed by the kernel, crashed in C): learn how it ended.
             await self.kill()
-            raise SourceError(self._death_reason()) from None
-
-    def _death_reason(self) -> str:
-        code = self.process.returncode
-        if code is not None and code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = f"signal {-code}"
-            return f"parser process died ({name})"
-        return "parser process died"
+            raise SourceError(_death_reason(self.returncode)) from None
 
     async def call(
         self, pickled: tuple[bytes, bytes], args_blob: bytes, answer_limit: int
     ) -> tuple[Any, ...]:
-        func_frame = self.func_frame(*pickled)
+        func_frame = self.known.func_frame(*pickled)
         try:
             # One write (one system call, one wake-up of the worker) for the whole call.
             self.stdin.writelines(
-                (_HEADER.pack(len(func_frame)), func_frame, _HEADER.pack(len(args_blob)), args_blob)
+                (HEADER.pack(len(func_frame)), func_frame, HEADER.pack(len(args_blob)), args_blob)
             )
             await self.stdin.drain()
         except ConnectionError:
             await self.kill()
-            raise SourceError(self._death_reason()) from None
+            raise SourceError(_death_reason(self.returncode)) from None
         payload = await self._receive(answer_limit)
         import pickle
 
@@ -160,28 +311,31 @@ class _Worker:
         return answer
 
     def _send_kill(self) -> None:
-        # Not Process.kill(): it polls the process first (subprocess.Popen.send_signal), which
-        # may reap a worker that has just died before asyncio's child watcher does; asyncio then
-        # reports exit code 255 and logs a warning on stderr. Until the watcher has reaped it,
-        # the pid cannot belong to anyone else, so a plain kill(2) is safe.
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.process.pid, signal.SIGKILL)
+        if self._pidfd is not None:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+        elif self.zygote.alive():
+            # The server reaps a worker only when we ask (after this), so until then its pid
+            # cannot belong to anyone else.
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
 
     async def kill(self) -> None:
+        """Kill the worker and learn how it ended (`returncode`)."""
+        if self.abandon():
+            self.returncode = await self.zygote.reap(self.pid)
+
+    def abandon(self) -> bool:
+        """Kill the worker, leaving it for the server to reap; False if done before."""
+        if self._killed:
+            return False
+        self._killed = True
         self._send_kill()
-        # Closing our end of the pipe before waiting keeps asyncio from warning about an
-        # unclosed transport when the loop ends.
-        with contextlib.suppress(Exception):
-            self.stdin.close()
-        # asyncio reports the exit only once the output pipe is closed, and it stops reading a
-        # pipe whose unread data exceeds its buffer (an answer we refused as too large): read
-        # what the dead worker left (at most a pipe's worth) so the pipe can reach its end.
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(_REAP_TIMEOUT):
-                while await self.stdout.read(1 << 16):
-                    pass
-                await self.process.wait()
+        self.stdin.transport.abort()  # what was unread or unsent is of no use now
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+        return True
 
 
 class _StartFailed(msgspec.Struct, frozen=True):
@@ -192,16 +346,24 @@ class WorkerPool:
     """Up to `size` persistent worker processes; `run` sends one call to an idle one.
 
     Workers start when work arrives (a run where every source answers 304 starts none), or at
-    once with `prestart` when the caller knows there will be work. A second one starts only when a call has waited `grow_after` seconds for the first: parsing a
-    feed takes milliseconds, so one worker keeps up with the network, and a fresh interpreter
-    (~0.3 s of CPU) would cost more than it saves; but a hostile input that holds a worker until
-    its time limit must not hold up every other source.
+    once with `prestart` when the caller knows there will be work. A second one starts only
+    when a call has waited `grow_after` seconds for the first: parsing a feed takes
+    milliseconds, so one worker keeps up with the network, and a second one competes with the
+    refresh for the CPU; but a hostile input that holds a worker until its time limit must not
+    hold up every other source. `warm`, if given, is the callable most calls will send (the
+    run's post-processing step): the fork server builds it once, before the first worker.
 
     Create it inside the event loop that will use it; `aclose` ends every worker.
     """
 
     def __init__(
-        self, size: int, *, memory: int, answer_limit: int, grow_after: float = 0.5
+        self,
+        size: int,
+        *,
+        memory: int,
+        answer_limit: int,
+        grow_after: float = 0.5,
+        warm: Callable[..., Any] | None = None,
     ) -> None:
         if size < 1:
             raise ValueError("WorkerPool needs at least one worker")
@@ -221,6 +383,11 @@ class WorkerPool:
         self._starting: set[asyncio.Task[_Worker]] = set()
         self._closed = False
         self._pickles: dict[int, tuple[Callable[..., Any], tuple[bytes, bytes]]] = {}
+        # The callable the run's calls will send (the post-processing step): the fork server
+        # builds it before it forks the first worker, so that no worker builds it again.
+        self.warm = warm
+        self._zygote: _Zygote | None = None
+        self._zygote_lock = asyncio.Lock()
 
     def prestart(self, workers: int = 1) -> None:
         """Start up to `workers` workers now (the run will parse), without waiting for them."""
@@ -229,9 +396,22 @@ class WorkerPool:
 
     def _grow(self) -> None:
         self._count += 1
-        task = asyncio.get_running_loop().create_task(_Worker.start(self._memory))
+        task = asyncio.get_running_loop().create_task(self._start())
         self._starting.add(task)
         task.add_done_callback(self._started)
+
+    async def _start(self) -> _Worker:
+        async with self._zygote_lock:
+            zygote = self._zygote
+            if zygote is None or not zygote.alive():
+                if zygote is not None:  # killed from outside: its workers died with it
+                    await zygote.close()
+                warm = None
+                if self.warm is not None:
+                    with contextlib.suppress(Exception):  # unpicklable: each call reports it
+                        warm = self._pickled(self.warm)
+                zygote = self._zygote = await _Zygote.start(warm)
+        return await zygote.fork(self._memory)
 
     def _started(self, task: asyncio.Task[_Worker]) -> None:
         self._starting.discard(task)
@@ -362,7 +542,9 @@ class WorkerPool:
             with contextlib.suppress(BaseException):
                 workers.append(await task)
         for worker in workers:
-            await worker.kill()
+            worker.abandon()
+        if self._zygote is not None:
+            await self._zygote.close()  # it kills and reaps the workers it still has
 
 
 def _unpack(answer: tuple[Any, ...]) -> Any:
@@ -375,12 +557,13 @@ def _unpack(answer: tuple[Any, ...]) -> Any:
     raise SourceError(str(answer[1]))
 
 
-def parser_pool(settings: HttpSettings) -> WorkerPool:
-    """The parser processes of one run, as `settings` asks."""
+def parser_pool(settings: HttpSettings, warm: Callable[..., Any] | None = None) -> WorkerPool:
+    """The parser processes of one run, as `settings` asks; `warm`: see WorkerPool."""
     # A parse turns at most one capped body into items; four times the cap leaves room for
     # text that grows when decoded, and stops a runaway answer from filling our memory.
     return WorkerPool(
         settings.parse_workers,
         memory=settings.parse_memory,
         answer_limit=4 * settings.max_body_bytes + 1024 * 1024,
+        warm=warm,
     )

@@ -195,6 +195,91 @@ def test_unpicklable_work_and_oversized_answers_are_one_line_errors() -> None:
     assert fine == b"x" * 10
 
 
+def test_the_step_is_built_once_and_every_worker_starts_with_it(tmp_path: Path) -> None:
+    """The fork server builds the run's step (the catalog's matcher) once; every worker, the
+    first ones and a replacement for a killed one, is forked with it built."""
+    from scrapers.worker import WorkerPool
+
+    trace = tmp_path / "built"
+    step = jobs.Prepared(str(trace))
+
+    async def main() -> tuple[list[tuple[int, bool]], list[tuple[int, bool]]]:
+        pool = WorkerPool(
+            2, memory=256 * 1024 * 1024, answer_limit=1 << 20, grow_after=0.05, warm=step
+        )
+
+        async def both() -> list[tuple[int, bool]]:
+            calls = (pool.run(step, (0.5,), {}, time_limit=60, too_slow="slow") for _ in "ab")
+            return list(await asyncio.gather(*calls))
+
+        try:
+            pool.prestart(2)
+            first = await both()
+            with pytest.raises(SourceError, match="slow"):
+                await pool.run(jobs.spin, (), {}, time_limit=0.5, too_slow="slow")
+            again = await both()
+        finally:
+            await pool.aclose()
+        return first, again
+
+    first, again = asyncio.run(main())
+    builders = [int(pid) for pid in trace.read_text().split()]
+    assert len(builders) == 1  # built once, by one process ...
+    workers = {pid for pid, _ in first + again}
+    assert builders[0] not in workers and os.getpid() not in workers  # ... that parses nothing
+    assert all(built for _, built in first + again)  # and every worker had it built
+    assert len({pid for pid, _ in first}) == 2
+    assert len(workers) == 3  # the killed worker's replacement came built too
+
+
+def test_the_servers_answers_are_read_one_by_one_when_they_arrive_together() -> None:
+    """The step goes to the fork server before it is ready; its READY and the step's answer
+    may then arrive in one read, and neither may swallow the other."""
+    from scrapers.worker import WorkerPool
+
+    async def main() -> int:
+        pool = WorkerPool(1, memory=256 * 1024 * 1024, answer_limit=1 << 20, warm=jobs.add)
+        try:
+            pool.prestart(1)
+            await asyncio.sleep(0)  # the server is launched and the step sent to it
+            time.sleep(1.0)  # the loop is held: both answers are waiting when it reads
+            result: int = await pool.run(jobs.add, (1, 2), {}, time_limit=60, too_slow="slow")
+            return result
+        finally:
+            await pool.aclose()
+
+    assert asyncio.run(main()) == 3
+
+
+def test_a_killed_fork_server_is_replaced_and_its_workers_die_with_it() -> None:
+    from scrapers.worker import WorkerPool
+
+    async def main() -> tuple[int, int, Any, int, int]:
+        pool = WorkerPool(1, memory=256 * 1024 * 1024, answer_limit=1 << 20)
+
+        async def call(func: Any) -> Any:
+            return await pool.run(func, (), {}, time_limit=60, too_slow="slow")
+
+        try:
+            server, worker = await call(jobs.parent_pid), await call(jobs.pid)
+            os.kill(server, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while _running(worker) and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            try:
+                lost: Any = await call(jobs.pid)  # the idle worker died with its server
+            except SourceError as exc:
+                lost = exc
+            return server, worker, lost, await call(jobs.parent_pid), await call(jobs.pid)
+        finally:
+            await pool.aclose()
+
+    server, worker, lost, new_server, new_worker = asyncio.run(main())
+    assert reason(lost) == "parser process died"
+    assert new_server != server and new_worker != worker
+    assert not _running(worker) and not _running(server)
+
+
 # ------------------------------------------------------------------ through collect()
 
 
@@ -343,8 +428,12 @@ _ORPHAN = textwrap.dedent(
 
 
 def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:  # the process has ended
+        return found
+    for task in tasks:
         try:
             text = (task / "children").read_text().split()
         except OSError:  # a thread that ended meanwhile
@@ -362,10 +451,12 @@ def test_worker_dies_with_a_killed_refresh() -> None:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "parsing"
         deadline = time.monotonic() + 20
         workers: list[int] = []
-        while not workers and time.monotonic() < deadline:
-            workers = _children(proc.pid)
+        # The fork server and the worker it forked (its child, so the refresh's grandchild).
+        while len(workers) < 2 and time.monotonic() < deadline:
+            servers = _children(proc.pid)
+            workers = servers + [w for s in servers for w in _children(s)]
             time.sleep(0.05)
-        assert workers, "no worker process started"
+        assert len(workers) == 2, "no worker process started"
         time.sleep(0.5)  # let the worker reach the endless loop
     finally:
         proc.send_signal(signal.SIGKILL)

@@ -109,3 +109,28 @@ def nap(seconds: float, tag: str) -> str:
 
     time.sleep(seconds)
     return tag
+
+
+def parent_pid() -> int:
+    return os.getppid()
+
+
+class Prepared:
+    """A step whose `prepare` (building a matcher, in the real step) leaves a trace: the pid of
+    every process that ran it, one line each, in the file at `path`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.built = False
+
+    def prepare(self) -> None:
+        with open(self.path, "a") as trace:
+            trace.write(f"{os.getpid()}\n")
+        self.built = True
+
+    def __call__(self, seconds: float) -> tuple[int, bool]:
+        """Which process ran the call, and whether it had the step built."""
+        import time
+
+        time.sleep(seconds)
+        return os.getpid(), self.built
