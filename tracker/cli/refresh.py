@@ -105,6 +105,11 @@ def run(
 ) -> None:
     """Fetch every due source, store new evidence for review, update statuses; print what
     `tracker refresh` prints and exit 1 when any source failed."""
+    from scrapers.serve import launch_early
+
+    # Nearly every run parses something: the parser processes' server starts up on the other
+    # core while this process imports, reads its sources and opens the database (~0.1 s).
+    launch_early()
     from tracker import refresh as refresher
     from tracker import register
     from tracker.followup import Followup
