@@ -341,7 +341,6 @@ def _fork(control: socket.socket, callables: _Callables, channel: int, memory: i
     try:
         control.close()  # the fork server's channel is not the worker's to read
         _die_with_parent(server)  # cleared by fork: armed again, now for the fork server
-        gc.unfreeze()
         _work(socket.socket(fileno=channel), callables, memory)
         code = 0
     finally:

@@ -203,7 +203,7 @@ def test_the_step_is_built_once_and_every_worker_starts_with_it(tmp_path: Path) 
     trace = tmp_path / "built"
     step = jobs.Prepared(str(trace))
 
-    async def main() -> tuple[list[tuple[int, bool]], list[tuple[int, bool]]]:
+    async def main() -> tuple[list[tuple[int, bool]], list[tuple[int, bool]], int]:
         pool = WorkerPool(
             2, memory=256 * 1024 * 1024, answer_limit=1 << 20, grow_after=0.05, warm=step
         )
@@ -218,11 +218,12 @@ def test_the_step_is_built_once_and_every_worker_starts_with_it(tmp_path: Path) 
             with pytest.raises(SourceError, match="slow"):
                 await pool.run(jobs.spin, (), {}, time_limit=0.5, too_slow="slow")
             again = await both()
+            frozen = await pool.run(jobs.frozen, (), {}, time_limit=60, too_slow="slow")
         finally:
             await pool.aclose()
-        return first, again
+        return first, again, frozen
 
-    first, again = asyncio.run(main())
+    first, again, frozen = asyncio.run(main())
     builders = [int(pid) for pid in trace.read_text().split()]
     assert len(builders) == 1  # built once, by one process ...
     workers = {pid for pid, _ in first + again}
@@ -230,6 +231,9 @@ def test_the_step_is_built_once_and_every_worker_starts_with_it(tmp_path: Path) 
     assert all(built for _, built in first + again)  # and every worker had it built
     assert len({pid for pid, _ in first}) == 2
     assert len(workers) == 3  # the killed worker's replacement came built too
+    # What the server built stays out of the workers' garbage collections (which would walk a
+    # big catalog's millions of objects, and copy every page they touch).
+    assert frozen > 10_000
 
 
 def test_the_servers_answers_are_read_one_by_one_when_they_arrive_together() -> None:
