@@ -133,7 +133,7 @@ class Database(msgspec.Struct):
             raw.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
             raw.execute("PRAGMA foreign_keys = ON")
             if writer:
-                raw.execute("PRAGMA journal_mode = WAL")
+                _write_ahead(raw, self.busy_timeout_ms / 1000)
                 raw.execute("PRAGMA synchronous = NORMAL")
             else:
                 raw.execute("PRAGMA query_only = ON")
@@ -374,6 +374,26 @@ def _is_operational(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
         return False
     return isinstance(exc, sa.exc.OperationalError)
+
+
+def _write_ahead(raw: sqlite3.Connection, timeout: float) -> None:
+    """Put the database in WAL mode, waiting out other processes within `timeout` seconds.
+
+    Turning a new database's journal into a write-ahead log needs it to itself for a moment, and
+    SQLite answers "database is locked" at once, without its busy timeout, when another process
+    is reading it then (several commands using a new database at once). The mode is stored in the
+    file, so this waits only on a database's first uses."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            raw.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def describe_error(exc: BaseException, where: str) -> str:
