@@ -1,8 +1,9 @@
 """The parser processes' side of scrapers/worker.py: a fork server, and the workers it forks.
 
-Kept apart from the parent's side (asyncio, subprocesses) so that these processes import only what
-parsing needs: they start while the refresh makes its first requests, and every millisecond of
-their start-up is a millisecond before the first feed is parsed.
+Kept apart from the parent's side (asyncio) so that these processes import only what parsing
+needs: every millisecond of their start-up is a millisecond before the first feed is parsed.
+`launch` and `launch_early`, which start the fork server, are here too, so that a command can start
+it before it has imported anything else.
 
 The refresh starts one process, the fork server (`zygote`). It imports what parsing needs, and,
 when told to, unpickles the run's post-processing step and compiles it (the catalog's matcher,
@@ -172,7 +173,7 @@ def _die_with_parent(parent: int) -> None:
     """A worker must never outlive the refresh (a killed parent would leave a CPU bomb running).
 
     Linux delivers SIGKILL on the parent's death; a pattern match holding the GIL would starve a
-    watchdog thread, so the kernel does it. Elsewhere, end-of-input on stdin ends the loop.
+    watchdog thread, so the kernel does it. Elsewhere, the end of its channel ends the loop.
     """
     if not sys.platform.startswith("linux"):
         return
@@ -383,8 +384,6 @@ def zygote(parent: int) -> None:
                 else:
                     children.add(pid)
                     answer = DONE + PID.pack(pid)
-                finally:
-                    os.close(fds[0])
             elif op == REAP and len(body) == 1 + PID.size:
                 (pid,) = PID.unpack(body[1:])
                 answer = DONE + PID.pack(_reap(pid, children))
@@ -392,7 +391,7 @@ def zygote(parent: int) -> None:
                 answer = _prepare(callables, body[1:])
             else:
                 answer = FAILED + b"unknown request"
-            for fd in fds if op != FORK else fds[1:]:
+            for fd in fds:  # a worker's channel is its own now: the server keeps no copy
                 os.close(fd)
             _send(control, answer)
     finally:
