@@ -255,6 +255,7 @@ def test_the_servers_answers_are_read_one_by_one_when_they_arrive_together() -> 
     assert asyncio.run(main()) == 3
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc and prctl")
 def test_a_killed_fork_server_is_replaced_and_its_workers_die_with_it() -> None:
     from scrapers.worker import WorkerPool
 

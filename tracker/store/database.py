@@ -381,8 +381,8 @@ def _write_ahead(raw: sqlite3.Connection, timeout: float) -> None:
 
     Turning a new database's journal into a write-ahead log needs it to itself for a moment, and
     SQLite answers "database is locked" at once, without its busy timeout, when another process
-    is reading it then (several commands using a new database at once). The mode is stored in the
-    file, so this waits only on a database's first uses."""
+    is turning the same file at that moment (several commands using a new database at once). The
+    mode is stored in the file, so this can wait only on a database's first uses."""
     deadline = time.monotonic() + timeout
     while True:
         try:
