@@ -14,6 +14,7 @@ from scrapers.errors import SourceError, one_line
 if TYPE_CHECKING:
     from scrapers.http import HttpSession, Network
     from scrapers.limits import HttpSettings
+    from scrapers.worker import WorkerPool
 
 # The HTTP client and the kinds are imported when a run starts, not with this module: the package
 # binds `collect` at import, and a parser worker imports the package.
@@ -133,7 +134,6 @@ async def collect_async(
     import asyncio
 
     from scrapers.limits import HttpSettings
-    from scrapers.worker import parser_pool
 
     settings = settings or HttpSettings()
     # Sources with no validators to send will be parsed (nothing can answer them "unchanged"):
@@ -147,7 +147,7 @@ async def collect_async(
     )
     # Before the HTTP client is imported (httpx and what it brings, ~50 ms): the parser
     # processes start up meanwhile, on the other core, and build the step before any answer.
-    workers = parser_pool(settings, warm=None if postprocess is None else Stepped(postprocess))
+    workers = step_pool(settings, postprocess)
     workers.prestart(-(-fresh // PARSES_PER_PARSER))
     try:
         await asyncio.sleep(0)  # the start tasks run to their first wait: the processes exist
@@ -247,3 +247,11 @@ class Stepped:
         if fused:
             return parsed_then(self.step, *args, **kwargs)
         return postprocessed(self.step, *args, **kwargs)
+
+
+def step_pool(settings: HttpSettings, postprocess: Postprocess | None) -> WorkerPool:
+    """The run's parser pool, its fork server to build `postprocess` (wrapped as the workers
+    call it) before the first worker: every worker then starts with the step built."""
+    from scrapers.worker import parser_pool
+
+    return parser_pool(settings, warm=None if postprocess is None else Stepped(postprocess))

@@ -25,7 +25,7 @@ from scrapers.base import Outcome, Validators
 from scrapers.errors import SourceError, one_line, redact_url
 from scrapers.limits import DEFAULT_USER_AGENT, HttpSettings
 from scrapers.network import PEER_ADDRESS, Lookups, Network, backends, is_public
-from scrapers.worker import WorkerPool, parser_pool
+from scrapers.worker import WorkerPool
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -715,9 +715,9 @@ async def open_session(
     `collect` does; else one whose processes start when answers arrive. The session closes it.
     """
     if workers is None:
-        from scrapers.collect import Stepped
+        from scrapers.collect import step_pool
 
-        workers = parser_pool(settings, warm=None if postprocess is None else Stepped(postprocess))
+        workers = step_pool(settings, postprocess)
     lookups = Lookups((network or Network()).resolver)
     try:
         async with build_client(settings, network, lookups) as client:

@@ -608,7 +608,8 @@ def _collect_and_store(
         s.name: Validators(
             etag=health[s.name].etag,
             last_modified=health[s.name].last_modified,
-            **_extra_validators(health[s.name]),
+            fingerprint=health[s.name].fingerprint,
+            snapshot=health[s.name].snapshot,
         )
         for s, _ in planned.fetch
         if s.name in health
@@ -630,18 +631,6 @@ def _collect_and_store(
         postprocess=match_step(matches, sources),
     )
     storer.finish(list(zip(sources, outcomes, strict=True)))
-
-
-def _extra_validators(h: HealthRecord) -> dict[str, Any]:
-    from scrapers import Validators
-
-    names = set(Validators.__struct_fields__)
-    extra: dict[str, Any] = {}
-    if "fingerprint" in names:
-        extra["fingerprint"] = h.fingerprint
-    if "snapshot" in names:
-        extra["snapshot"] = h.snapshot
-    return extra
 
 
 def source_table(sources: SourcesFile, health: Mapping[str, HealthRecord]) -> list[dict[str, Any]]:

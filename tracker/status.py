@@ -65,9 +65,8 @@ class Reached(msgspec.Struct, frozen=True):
 class Digest(msgspec.Struct, frozen=True):
     """Aggregates over one commitment's evidence; rejected evidence never counts."""
 
-    reached: dict[int, Reached] = msgspec.field(
-        default_factory=dict
-    )  # first confirmed date per milestone
+    # First confirmed date per milestone.
+    reached: dict[int, Reached] = msgspec.field(default_factory=dict)
     last_progress: tuple[date, int] | None = None  # latest confirmed progress (date, evidence id)
     last_setback: tuple[date, int] | None = None
     cancelled: tuple[date, int] | None = None  # latest confirmed cancellation

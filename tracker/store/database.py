@@ -92,9 +92,8 @@ class Database(msgspec.Struct):
     cancel: threading.Event = msgspec.field(default_factory=threading.Event)
     identity: FileId | None = None  # the SQLite file's (st_dev, st_ino) when it was opened
     read_only: bool = False  # a file (or folder) this process may read but not write
-    _sidecars: dict[str, FileId] = msgspec.field(
-        default_factory=dict
-    )  # its -wal and -shm, last seen
+    # Its -wal and -shm, last seen.
+    _sidecars: dict[str, FileId] = msgspec.field(default_factory=dict)
 
     @property
     def dialect(self) -> str:
