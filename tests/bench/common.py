@@ -25,6 +25,15 @@ def python() -> str:
     return sys.executable
 
 
+def compile_checkout() -> None:
+    """Compile the checkout's packages, as `pip install` leaves an installed package: the runs
+    measure tracker, not the compiler."""
+    packages = [str(ROOT / name) for name in ("tracker", "scrapers", "reports")]
+    subprocess.run(
+        [python(), "-m", "compileall", "-q", *packages], check=False, capture_output=True
+    )
+
+
 def tracker_command() -> list[str]:
     """`tracker` as a user runs it: the console script beside this interpreter, else `-m`."""
     script = Path(sys.executable).parent / "tracker"
@@ -41,7 +50,9 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACKER_", "OPENSKY_"))}
     env["TRACKER_USER"] = "bench"
-    env["PYTHONDONTWRITEBYTECODE"] = "0"
+    # Python reads any non-empty value as "do not write .pyc files", "0" included: a module
+    # edited since its .pyc was written would then be compiled again by every measured run.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(extra or {})
     return env
 

@@ -68,6 +68,7 @@ from common import (
     ROOT,
     Run,
     clean_env,
+    compile_checkout,
     fmt_seconds,
     machine,
     median,
@@ -1101,6 +1102,7 @@ def main(argv: list[str] | None = None) -> None:
             "figures may be high"
         )
     bench.log(f"work directory: {work}")
+    compile_checkout()
     started = time.perf_counter()
     try:
         if "refresh" in parts:
