@@ -31,7 +31,7 @@ import os
 import signal
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
 
@@ -290,15 +290,20 @@ class _Worker:
             await self.kill()
             raise SourceError(_death_reason(self.returncode)) from None
 
-    async def call(
-        self, pickled: tuple[bytes, bytes], args_blob: bytes, answer_limit: int
-    ) -> tuple[Any, ...]:
+    def send(self, work: _Work) -> None:
+        """Write a call to the worker (the answer is read by `call`)."""
+        pickled, args_blob = work
         func_frame = self.known.func_frame(*pickled)
+        # One write (one system call, one wake-up of the worker) for the whole call.
+        self.stdin.writelines(
+            (HEADER.pack(len(func_frame)), func_frame, HEADER.pack(len(args_blob)), args_blob)
+        )
+
+    async def call(self, work: _Work, answer_limit: int, *, sent: bool = False) -> tuple[Any, ...]:
+        """Send `work` (unless the pool has `sent` it already) and wait for the answer."""
         try:
-            # One write (one system call, one wake-up of the worker) for the whole call.
-            self.stdin.writelines(
-                (HEADER.pack(len(func_frame)), func_frame, HEADER.pack(len(args_blob)), args_blob)
-            )
+            if not sent:
+                self.send(work)
             await self.stdin.drain()
         except ConnectionError:
             await self.kill()
@@ -342,6 +347,13 @@ class _StartFailed(msgspec.Struct, frozen=True):
     reason: str
 
 
+# A call as it goes to a worker: the callable's (digest, pickle) and the pickled arguments.
+_Work: TypeAlias = tuple[tuple[bytes, bytes], bytes]
+# What a waiting call is handed: a worker and whether its call was written to it already, or
+# the reason no worker could start.
+_Given: TypeAlias = tuple[_Worker, bool] | _StartFailed
+
+
 class WorkerPool:
     """Up to `size` persistent worker processes; `run` sends one call to an idle one.
 
@@ -375,9 +387,7 @@ class WorkerPool:
         # come first served: a worker that comes free goes to the longest waiting call, never
         # to a call that arrived later (see `_take`).
         self._idle: collections.deque[_Worker | _StartFailed] = collections.deque()
-        self._waiting: collections.deque[asyncio.Future[_Worker | _StartFailed]] = (
-            collections.deque()
-        )
+        self._waiting: collections.deque[tuple[asyncio.Future[_Given], _Work]] = collections.deque()
         self._count = 0  # workers alive or starting
         self._busy: set[_Worker] = set()
         self._starting: set[asyncio.Task[_Worker]] = set()
@@ -427,17 +437,29 @@ class WorkerPool:
         self._release(_StartFailed(reason))
 
     def _release(self, got: _Worker | _StartFailed) -> None:
-        """Hand a free worker (or a start failure) to the longest waiting call, else keep it."""
+        """Hand a free worker (or a start failure) to the longest waiting call, else keep it.
+
+        The call's work is written to the worker here and now: the waiting task resumes only
+        after every callback already due in this turn of the event loop (other downloads, a
+        batch being stored), and a worker left without work meanwhile is a core left idle."""
         while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done():
+            waiter, work = self._waiting.popleft()
+            if waiter.done():
+                continue
+            if isinstance(got, _StartFailed):
                 waiter.set_result(got)
-                return
+            else:
+                got.send(work)
+                waiter.set_result((got, True))
+            return
         self._idle.append(got)
 
-    async def _take(self) -> _Worker:
+    async def _take(self, work: _Work) -> tuple[_Worker, bool]:
+        """A worker for `work`, and whether `work` was written to it already."""
+        got: _Given
         if self._idle and not self._waiting:
-            got = self._idle.popleft()
+            idle = self._idle.popleft()
+            got = idle if isinstance(idle, _StartFailed) else (idle, False)
         else:
             if not self._idle and self._count == 0:
                 self._grow()
@@ -446,19 +468,24 @@ class WorkerPool:
             # with the pool busy, the first source to wait could wait until every other was
             # parsed, and the sources stored after it in the file's order with it). A call
             # that has waited `grow_after` starts another worker and keeps its place.
-            waiter: asyncio.Future[_Worker | _StartFailed] = (
-                asyncio.get_running_loop().create_future()
-            )
-            self._waiting.append(waiter)
+            waiter: asyncio.Future[_Given] = asyncio.get_running_loop().create_future()
+            self._waiting.append((waiter, work))
             try:
                 while not (await asyncio.wait({waiter}, timeout=self._grow_after))[0]:
                     if self._count < self._size:
                         self._grow()
             except BaseException:
-                if waiter.done() and not waiter.cancelled():
-                    self._release(waiter.result())  # given to us as we were cancelled
-                else:
+                if not waiter.done():
                     waiter.cancel()
+                elif not waiter.cancelled():  # given to us as we were cancelled
+                    given = waiter.result()
+                    if isinstance(given, _StartFailed):
+                        self._release(given)
+                    else:
+                        # Our call is on its way to the worker: its answer, which nobody will
+                        # read, would come before any other call's. Only killing it is safe.
+                        self._count -= 1
+                        given[0].abandon()
                 raise
             got = waiter.result()
         if isinstance(got, _StartFailed):
@@ -493,11 +520,12 @@ class WorkerPool:
             ) from None
         # Waiting for a free worker and starting one are not the input's fault: the limit
         # starts once the call is handed over (the source deadline still covers it all).
-        worker = await self._take()
+        work = (pickled, args_blob)
+        worker, sent = await self._take(work)
         self._busy.add(worker)
         try:
             async with asyncio.timeout(time_limit):
-                answer = await worker.call(pickled, args_blob, self._answer_limit)
+                answer = await worker.call(work, self._answer_limit, sent=sent)
         except TimeoutError:
             await self._retire(worker)
             raise SourceError(too_slow) from None

@@ -8,6 +8,7 @@ deadline checks only: a bomb must end near its limit, never hours later.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -103,6 +104,70 @@ def test_a_free_worker_goes_to_the_call_that_waited_longest() -> None:
         return done
 
     assert asyncio.run(main()) == ["started", "first", "early", "late"]
+
+
+def test_a_free_worker_starts_the_waiting_call_while_the_event_loop_is_busy() -> None:
+    """The call is written to the worker as the worker comes free, not when the waiting call's
+    task next runs: in a refresh the event loop may first run other downloads and store a
+    batch, and the worker would sit idle meanwhile."""
+    from scrapers.worker import WorkerPool
+
+    async def main() -> float:
+        pool = WorkerPool(1, memory=256 * 1024 * 1024, answer_limit=1 << 20, grow_after=60)
+        try:
+            await pool.run(jobs.nap, (0.0, "up"), {}, time_limit=60, too_slow="slow")
+            first = asyncio.create_task(
+                pool.run(jobs.nap, (0.3, "first"), {}, time_limit=60, too_slow="slow")
+            )
+            await asyncio.sleep(0.05)
+            waiting = asyncio.create_task(
+                pool.run(jobs.clock, ("waiting",), {}, time_limit=60, too_slow="slow")
+            )
+            await asyncio.sleep(0.05)
+            assert await first == "first"
+            busy_from = time.time()
+            time.sleep(0.6)  # the loop is busy: the waiting call's task cannot run meanwhile
+            tag, started = await waiting
+            assert tag == "waiting"
+            return started - busy_from
+        finally:
+            await pool.aclose()
+
+    # Started at once (a few ms), not once the loop was free again (0.6 s later).
+    assert asyncio.run(main()) < 0.3
+
+
+def test_a_call_cancelled_once_handed_a_worker_costs_that_worker_not_the_next_call() -> None:
+    """Its work is already on the way to the worker, whose answer would then reach the next
+    call: the worker is killed instead, and the next call gets a new one."""
+    from scrapers.worker import WorkerPool
+
+    async def main() -> tuple[str, bool, int, int]:
+        pool = WorkerPool(1, memory=256 * 1024 * 1024, answer_limit=1 << 20, grow_after=60)
+        try:
+            before = await pool.run(jobs.pid, (), {}, time_limit=60, too_slow="slow")
+            first = asyncio.create_task(
+                pool.run(jobs.nap, (0.3, "first"), {}, time_limit=60, too_slow="slow")
+            )
+            await asyncio.sleep(0.05)
+            handed = asyncio.create_task(
+                pool.run(jobs.nap, (0.2, "handed"), {}, time_limit=60, too_slow="slow")
+            )
+            await asyncio.sleep(0.05)
+            await first  # `handed` has the worker now, but its task has not run since
+            handed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await handed
+            after = await pool.run(jobs.nap, (0.0, "after"), {}, time_limit=60, too_slow="x")
+            again = await pool.run(jobs.pid, (), {}, time_limit=60, too_slow="slow")
+            return after, handed.cancelled(), before, again
+        finally:
+            await pool.aclose()
+
+    after, cancelled, before, again = asyncio.run(main())
+    assert cancelled
+    assert after == "after"  # not the answer meant for the cancelled call
+    assert again != before  # that worker was killed; this is a new one
 
 
 def test_a_waiting_call_that_is_cancelled_gives_up_its_place_only() -> None:

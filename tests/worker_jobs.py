@@ -111,6 +111,13 @@ def nap(seconds: float, tag: str) -> str:
     return tag
 
 
+def clock(tag: str) -> tuple[str, float]:
+    """Which call this was, and when (time.time()) the worker started it."""
+    import time
+
+    return tag, time.time()
+
+
 def parent_pid() -> int:
     return os.getppid()
 
