@@ -317,13 +317,17 @@ def _found(
 
 # Sources with new evidence arriving close together are stored in one transaction: a commit
 # costs about as much as storing one source's rows (SQLite writes every page it touched to the
-# WAL again). A batch is stored when it reaches STORE_BATCH sources (a few milliseconds of write
-# lock), when a source arrives STORE_WAIT seconds or more after the batch's first (so sources that
-# trickle in are stored two at a time, the later one as it comes), or at the end of the fetching.
+# WAL again). A batch is stored when it reaches STORE_BATCH sources (tens of milliseconds of
+# write lock), when a source arrives STORE_WAIT seconds or more after the batch's first (so
+# sources that trickle in are stored two at a time, the later one as it comes), or at the end of
+# the fetching. While a batch is stored the event loop does nothing else: no download goes on
+# and no parser is given work. In a cold run the refresh process is the busiest early on, with
+# the parsers waiting for it, so few large batches beat many small ones (200 feeds, 14 cold runs
+# each: median 0.796 s with batches of 64 sources or 0.2 s, 0.808 s with 16 or 0.05 s).
 # There is no timer: a write never runs from an event-loop callback, where its errors (the lock
 # lost, the database gone) could not end the refresh.
-STORE_BATCH = 16
-STORE_WAIT = 0.05
+STORE_BATCH = 64
+STORE_WAIT = 0.2
 
 
 class _Storer:
