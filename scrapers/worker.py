@@ -194,11 +194,13 @@ class _Zygote:
             forking.add_done_callback(_hang_up)
             raise
         try:
-            reader, writer = await asyncio.open_unix_connection(sock=ours)
+            _, channel = await asyncio.get_running_loop().create_unix_connection(
+                _Channel, sock=ours
+            )
         except BaseException:
             ours.close()  # the worker reads the end of its channel and exits
             raise
-        return _Worker(pid, reader, writer, self)
+        return _Worker(pid, channel, self)
 
     async def _fork(self, memory: int) -> tuple[int, socket.socket]:
         ours, theirs = socket.socketpair()
@@ -255,17 +257,87 @@ def _hang_up(forking: asyncio.Future[tuple[int, socket.socket]]) -> None:
         forking.result()[1].close()
 
 
+class _Channel(asyncio.Protocol):
+    """The refresh's end of a worker's channel. An answer is taken from the socket and handed
+    over in the event loop's own I/O callback (`data_received`): the pool can give the worker
+    its next call at once, instead of after the waiting task's next turn, which comes only after
+    every other callback due (downloads, a batch being stored) has run."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._data = bytearray()
+        self._limit = 0
+        # The call in progress: its answer (the unpickled tuple), and what to run with it first.
+        self._waiter: asyncio.Future[tuple[Any, ...]] | None = None
+        self._then: Callable[[tuple[Any, ...]], None] | None = None
+        self._broken = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def expect(
+        self, limit: int, then: Callable[[tuple[Any, ...]], None]
+    ) -> asyncio.Future[tuple[Any, ...]]:
+        """The answer to the call about to be sent (at most `limit` bytes); `then` runs with it
+        as it arrives, before the caller's task sees it."""
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        self._limit = limit
+        self._then = then
+        if self._broken:  # the worker is gone already
+            self._fail(ConnectionResetError())
+        return waiter
+
+    def data_received(self, data: bytes) -> None:
+        if self._broken:
+            return
+        self._data += data
+        if len(self._data) < HEADER.size:
+            return
+        (size,) = HEADER.unpack_from(self._data)
+        if size > self._limit:
+            self._broken = True  # the caller kills the worker; nothing more is read
+            self._fail(SourceError(f"parser answer larger than {describe_mb(self._limit)}"))
+            return
+        if len(self._data) < HEADER.size + size:
+            return
+        payload = self._data[HEADER.size : HEADER.size + size]
+        del self._data[: HEADER.size + size]
+        waiter, then = self._waiter, self._then
+        self._waiter = self._then = None
+        if waiter is None or waiter.done():
+            return  # its caller has gone: the pool kills this worker (see WorkerPool.run)
+        import pickle
+
+        try:
+            answer = pickle.loads(payload)
+        except Exception as exc:
+            detail = one_line(f"{type(exc).__name__}: {exc}")
+            waiter.set_exception(SourceError(f"internal error: unreadable parser answer: {detail}"))
+            return
+        if not isinstance(answer, tuple) or not answer:
+            waiter.set_exception(SourceError("internal error: unreadable parser answer"))
+            return
+        waiter.set_result(answer)
+        if then is not None:
+            then(answer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._broken = True
+        self._fail(ConnectionResetError())
+
+    def _fail(self, error: BaseException) -> None:
+        waiter, self._waiter, self._then = self._waiter, None, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+
+
 class _Worker:
-    def __init__(
-        self,
-        pid: int,
-        stdout: asyncio.StreamReader,
-        stdin: asyncio.StreamWriter,
-        zygote: _Zygote,
-    ) -> None:
+    def __init__(self, pid: int, channel: _Channel, zygote: _Zygote) -> None:
         self.pid = pid
-        self.stdout = stdout
-        self.stdin = stdin
+        self.channel = channel
+        assert channel.transport is not None
+        self.transport = channel.transport
         self.zygote = zygote
         # What the server held when it forked this worker, the worker holds too.
         self.known = _Known(zygote.known.digests)
@@ -278,42 +350,23 @@ class _Worker:
             with contextlib.suppress(OSError):
                 self._pidfd = os.pidfd_open(pid)
 
-    async def _receive(self, limit: int) -> bytes:
-        try:
-            header = await self.stdout.readexactly(HEADER.size)
-            (size,) = HEADER.unpack(header)
-            if size > limit:
-                raise SourceError(f"parser answer larger than {describe_mb(limit)}")
-            return await self.stdout.readexactly(size)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            # The worker is gone (killed by the kernel, crashed in C): learn how it ended.
-            await self.kill()
-            raise SourceError(_death_reason(self.returncode)) from None
-
     def send(self, work: _Work) -> None:
-        """Write a call to the worker (the answer is read by `call`)."""
+        """Write a call to the worker (its answer comes through `channel`)."""
         pickled, args_blob = work
         func_frame = self.known.func_frame(*pickled)
         # One write (one system call, one wake-up of the worker) for the whole call.
-        self.stdin.writelines(
+        self.transport.writelines(
             (HEADER.pack(len(func_frame)), func_frame, HEADER.pack(len(args_blob)), args_blob)
         )
 
-    async def call(self, work: _Work, answer_limit: int, *, sent: bool = False) -> tuple[Any, ...]:
-        """Send `work` (unless the pool has `sent` it already) and wait for the answer."""
+    async def answer(self, waiter: asyncio.Future[tuple[Any, ...]]) -> tuple[Any, ...]:
+        """The answer `waiter` brings; SourceError saying how the worker ended if it died."""
         try:
-            if not sent:
-                self.send(work)
-            await self.stdin.drain()
+            return await waiter
         except ConnectionError:
+            # The worker is gone (killed by the kernel, crashed in C): learn how it ended.
             await self.kill()
             raise SourceError(_death_reason(self.returncode)) from None
-        payload = await self._receive(answer_limit)
-        import pickle
-
-        answer = pickle.loads(payload)
-        assert isinstance(answer, tuple)
-        return answer
 
     def _send_kill(self) -> None:
         if self._pidfd is not None:
@@ -336,7 +389,7 @@ class _Worker:
             return False
         self._killed = True
         self._send_kill()
-        self.stdin.transport.abort()  # what was unread or unsent is of no use now
+        self.transport.abort()  # what was unread or unsent is of no use now
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
@@ -349,9 +402,11 @@ class _StartFailed(msgspec.Struct, frozen=True):
 
 # A call as it goes to a worker: the callable's (digest, pickle) and the pickled arguments.
 _Work: TypeAlias = tuple[tuple[bytes, bytes], bytes]
-# What a waiting call is handed: a worker and whether its call was written to it already, or
-# the reason no worker could start.
-_Given: TypeAlias = tuple[_Worker, bool] | _StartFailed
+# A call's answer, as the worker's channel delivers it.
+_Answer: TypeAlias = asyncio.Future[tuple[Any, ...]]
+# What a waiting call is handed: a worker with its call already written to it, or the reason no
+# worker could start.
+_Given: TypeAlias = tuple[_Worker, _Answer] | _StartFailed
 
 
 class WorkerPool:
@@ -449,17 +504,28 @@ class WorkerPool:
             if isinstance(got, _StartFailed):
                 waiter.set_result(got)
             else:
-                got.send(work)
-                waiter.set_result((got, True))
+                waiter.set_result((got, self._hand(got, work)))
             return
         self._idle.append(got)
 
-    async def _take(self, work: _Work) -> tuple[_Worker, bool]:
-        """A worker for `work`, and whether `work` was written to it already."""
+    def _hand(self, worker: _Worker, work: _Work) -> _Answer:
+        """Write `work` to `worker`; its answer will come in the returned future, and the worker,
+        unless it retires, goes straight on to the next call (see _Channel)."""
+
+        def answered(answer: tuple[Any, ...]) -> None:
+            if answer[0] != "retire":
+                self._release(worker)
+
+        waiter = worker.channel.expect(self._answer_limit, answered)
+        worker.send(work)
+        return waiter
+
+    async def _take(self, work: _Work) -> tuple[_Worker, _Answer]:
+        """A worker with `work` written to it, and where its answer will come."""
         got: _Given
         if self._idle and not self._waiting:
             idle = self._idle.popleft()
-            got = idle if isinstance(idle, _StartFailed) else (idle, False)
+            got = idle if isinstance(idle, _StartFailed) else (idle, self._hand(idle, work))
         else:
             if not self._idle and self._count == 0:
                 self._grow()
@@ -482,10 +548,14 @@ class WorkerPool:
                     if isinstance(given, _StartFailed):
                         self._release(given)
                     else:
-                        # Our call is on its way to the worker: its answer, which nobody will
-                        # read, would come before any other call's. Only killing it is safe.
+                        # Our call is on its way to the worker, and nobody will take its
+                        # answer: the worker would go idle only once it came. Only killing it
+                        # is safe (and frees its place at once).
+                        worker, answer = given
+                        if not answer.cancel():
+                            _arrived(answer)  # its outcome is seen: asyncio would report it
                         self._count -= 1
-                        given[0].abandon()
+                        worker.abandon()
                 raise
             got = waiter.result()
         if isinstance(got, _StartFailed):
@@ -520,27 +590,27 @@ class WorkerPool:
             ) from None
         # Waiting for a free worker and starting one are not the input's fault: the limit
         # starts once the call is handed over (the source deadline still covers it all).
-        work = (pickled, args_blob)
-        worker, sent = await self._take(work)
+        worker, answered = await self._take((pickled, args_blob))
         self._busy.add(worker)
         try:
             async with asyncio.timeout(time_limit):
-                answer = await worker.call(work, self._answer_limit, sent=sent)
+                answer = await worker.answer(answered)
         except TimeoutError:
-            await self._retire(worker)
-            raise SourceError(too_slow) from None
+            if not _arrived(answered):
+                await self._retire(worker)
+                raise SourceError(too_slow) from None
+            answer = answered.result()  # it came as the limit struck: the worker went on
         except BaseException:
             # Cancelled mid-call (the source deadline) or the channel broke: the worker may
-            # still be busy with our call, and its late answer would desynchronise the channel.
-            # Only killing it is safe.
-            await self._retire(worker)
+            # still be busy with our call, and nobody would take its answer. Only killing it is
+            # safe. (An answer that came as we were cancelled has let the worker go on.)
+            if not _arrived(answered):
+                await self._retire(worker)
             raise
         finally:
             self._busy.discard(worker)
         if answer[0] == "retire":
             await self._retire(worker)  # it is exiting anyway; reap it now
-        else:
-            self._release(worker)
         return _unpack(answer)
 
     def _pickled(self, func: Callable[..., Any]) -> tuple[bytes, bytes]:
@@ -573,6 +643,12 @@ class WorkerPool:
             worker.abandon()
         if self._zygote is not None:
             await self._zygote.close()  # it kills and reaps the workers it still has
+
+
+def _arrived(answered: _Answer) -> bool:
+    """Whether the answer came (rather than the worker's end); reading its outcome also tells
+    asyncio that an error in it was seen."""
+    return answered.done() and not answered.cancelled() and answered.exception() is None
 
 
 def _unpack(answer: tuple[Any, ...]) -> Any:

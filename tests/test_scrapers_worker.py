@@ -137,6 +137,38 @@ def test_a_free_worker_starts_the_waiting_call_while_the_event_loop_is_busy() ->
     assert asyncio.run(main()) < 0.3
 
 
+def test_an_answer_that_comes_as_the_time_limit_strikes_counts_and_keeps_its_worker() -> None:
+    """The answer and the time limit fall due in one turn of the event loop (held here by a
+    blocking sleep): the answer is taken, and the worker, which has gone on to the waiting call
+    already, is not killed under that call."""
+    from scrapers.worker import WorkerPool
+
+    async def main() -> list[str]:
+        pool = WorkerPool(1, memory=256 * 1024 * 1024, answer_limit=1 << 20, grow_after=60)
+        try:
+            await pool.run(jobs.nap, (0.0, "up"), {}, time_limit=60, too_slow="slow")
+            racing = asyncio.create_task(
+                pool.run(jobs.nap, (0.2, "in time"), {}, time_limit=0.4, too_slow="too slow")
+            )
+            await asyncio.sleep(0.05)
+            waiting = asyncio.create_task(
+                pool.run(jobs.nap, (0.0, "next"), {}, time_limit=60, too_slow="slow")
+            )
+            await asyncio.sleep(0.05)
+            time.sleep(0.6)  # the answer (at 0.2 s) and the limit (at 0.4 s) are both due now
+            got = []
+            for task in (racing, waiting):
+                try:
+                    got.append(await task)
+                except SourceError as exc:
+                    got.append(exc.reason)
+            return got
+        finally:
+            await pool.aclose()
+
+    assert asyncio.run(main()) == ["in time", "next"]
+
+
 def test_a_call_cancelled_once_handed_a_worker_costs_that_worker_not_the_next_call() -> None:
     """Its work is already on the way to the worker, whose answer would then reach the next
     call: the worker is killed instead, and the next call gets a new one."""
