@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tracker.matching import (
     CommitmentRules,
@@ -673,3 +675,29 @@ def test_percent_is_the_only_sign_a_term_may_be() -> None:
     assert hits(one_rule(["%"]), "70 % done")
     with pytest.raises(ValueError, match="no letters or digits"):
         rules_from_mapping("c", {"rule": [{"name": "r", "group": [{"en": ["$"]}]}]})
+
+
+# ---------------------------------------------------------------- the fold's fast path
+
+# Characters the fold table changes (punctuation, letter forms, marks it drops, the quote that
+# other quotes become), characters it keeps, and characters past its end.
+_FOLD_SAMPLES = "'`’‘\"«»،؛؟.,!?-–—_()[]ـًٌٍَُِّْٰكيىةۀأإآؤئ٠١٢۰۱۲ÇçƏəİıŞşÜüЁёЙй\u200b\u200d\u200e\u00ad"
+_FOLD_KEPT = "abcXYZ019 \n\tتبریزباکوпривет\u200c\U0001f600\ufeff"
+
+
+@given(st.text(alphabet=st.sampled_from(_FOLD_SAMPLES + _FOLD_KEPT), max_size=300))
+@settings(max_examples=800, deadline=None)
+def test_the_fold_gives_what_the_fold_table_gives(text: str) -> None:
+    from tracker.matching import _FOLD_LIST, _fold
+
+    assert _fold(text) == text.translate(_FOLD_LIST)
+
+
+def test_the_fold_gives_what_the_fold_table_gives_past_its_limits() -> None:
+    from tracker.matching import _CHANGED, _FOLD_LIST, _FOLD_LONGEST, _FOLD_MOST, _fold
+
+    many = "".join(sorted(_CHANGED)[: _FOLD_MOST * 3]) + " خبر `quoted' "
+    long = ("Tabriz–Baku «flight», ‘resumed’ " * (_FOLD_LONGEST // 20))[: _FOLD_LONGEST + 7]
+    every = "".join(_CHANGED) + "".join(reversed(_CHANGED))
+    for text in (many, long, every, "", "`'`", "'`'"):
+        assert _fold(text) == text.translate(_FOLD_LIST)
