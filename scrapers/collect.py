@@ -8,16 +8,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote, quote_plus
 
-from scrapers.base import Outcome, SourceSpec, Validators
 from scrapers.errors import SourceError, one_line
 
 if TYPE_CHECKING:
+    from scrapers.base import Outcome, SourceSpec, Validators
     from scrapers.http import HttpSession, Network
     from scrapers.limits import HttpSettings
     from scrapers.worker import WorkerPool
 
-# The HTTP client and the kinds are imported when a run starts, not with this module: the package
-# binds `collect` at import, and a parser worker imports the package.
+# The HTTP client, the kinds and the records (msgspec) are imported when a run starts, not with
+# this module: the package binds `collect` at import, and a parser worker imports the package,
+# as does `tracker refresh` before it starts the parser processes' server (scrapers/serve.py).
 
 __all__ = ["Postprocess", "collect", "collect_async", "scrub_secrets"]
 
@@ -28,7 +29,7 @@ __all__ = ["Postprocess", "collect", "collect_async", "scrub_secrets"]
 # per worker, so state it builds lazily (a compiled matcher) is reused across sources. Kinds that
 # build their whole Outcome in the parser (rss) run it in the same call as the parse, so the
 # items cross between the processes once; for the others it is a call of its own.
-Postprocess: TypeAlias = Callable[[Outcome], Outcome]
+Postprocess: TypeAlias = "Callable[[Outcome], Outcome]"
 
 # Parses that justify starting one more parser process before the first answer (~0.1 s of CPU
 # each, about the time of parsing 40 feeds).
@@ -81,6 +82,7 @@ async def _run_one(
 ) -> Outcome:
     import asyncio
 
+    from scrapers.base import Outcome
     from scrapers.kinds import RUNNERS
 
     loop = asyncio.get_running_loop()
@@ -133,6 +135,7 @@ async def collect_async(
     """`collect` for callers that already run an event loop."""
     import asyncio
 
+    from scrapers.base import Validators
     from scrapers.limits import HttpSettings
 
     settings = settings or HttpSettings()
@@ -208,6 +211,8 @@ def collect(
 
 def postprocessed(step: Postprocess, outcome: Outcome) -> Outcome:
     """`step(outcome)`, checked and marked as done; runs in a parser process."""
+    from scrapers.base import Outcome
+
     if outcome.state != "ok" or outcome.postprocessed:
         return outcome
     processed = step(outcome)
