@@ -681,7 +681,10 @@ def test_percent_is_the_only_sign_a_term_may_be() -> None:
 
 # Characters the fold table changes (punctuation, letter forms, marks it drops, the quote that
 # other quotes become), characters it keeps, and characters past its end.
-_FOLD_SAMPLES = "'`’‘\"«»،؛؟.,!?-–—_()[]ـًٌٍَُِّْٰكيىةۀأإآؤئ٠١٢۰۱۲ÇçƏəİıŞşÜüЁёЙй\u200b\u200d\u200e\u00ad"
+_FOLD_SAMPLES = (
+    "'`’‘\"«»،؛؟.,!?-–—_()[]\\^$*+|{}ـًٌٍَُِّْٰكيىةۀأإآؤئ٠١٢۰۱۲ÇçƏəİıŞşÜüЁёЙй"
+    "\x00\x01\x1f\x7f\u200b\u200d\u200e\u00ad\u0301\u2022\u22ff"
+)
 _FOLD_KEPT = "abcXYZ019 \n\tتبریزباکوпривет\u200c\U0001f600\ufeff"
 
 
@@ -699,5 +702,6 @@ def test_the_fold_gives_what_the_fold_table_gives_past_its_limits() -> None:
     many = "".join(sorted(_CHANGED)[: _FOLD_MOST * 3]) + " خبر `quoted' "
     long = ("Tabriz–Baku «flight», ‘resumed’ " * (_FOLD_LONGEST // 20))[: _FOLD_LONGEST + 7]
     every = "".join(_CHANGED) + "".join(reversed(_CHANGED))
-    for text in (many, long, every, "", "`'`", "'`'"):
+    pairs = ["".join(_CHANGED)[i : i + _FOLD_MOST] for i in range(0, len(_CHANGED), _FOLD_MOST)]
+    for text in (many, long, every, "", "`'`", "'`'", *pairs):
         assert _fold(text) == text.translate(_FOLD_LIST)

@@ -317,8 +317,8 @@ def _found(
 
 # Sources with new evidence arriving close together are stored in one transaction: a commit
 # costs about as much as storing one source's rows (SQLite writes every page it touched to the
-# WAL again). A batch is stored when it reaches STORE_BATCH sources (tens of milliseconds of
-# write lock), when a source arrives STORE_WAIT seconds or more after the batch's first (so
+# WAL again). A batch is stored when it reaches STORE_BATCH sources (10-15 ms of write lock
+# on the benchmark), when a source arrives STORE_WAIT seconds or more after the batch's first (so
 # sources that trickle in are stored two at a time, the later one as it comes), or at the end of
 # the fetching. While a batch is stored the event loop does nothing else: no download goes on
 # and no parser is given work. In a cold run the refresh process is the busiest early on, with
