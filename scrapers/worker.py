@@ -550,12 +550,13 @@ class WorkerPool:
                     else:
                         # Our call is on its way to the worker, and nobody will take its
                         # answer: the worker would go idle only once it came. Only killing it
-                        # is safe (and frees its place at once).
+                        # is safe (and frees its place at once), unless it has answered
+                        # already and gone on to another call.
                         worker, answer = given
-                        if not answer.cancel():
-                            _arrived(answer)  # its outcome is seen: asyncio would report it
-                        self._count -= 1
-                        worker.abandon()
+                        answer.cancel()
+                        if not _went_on(answer):
+                            self._count -= 1
+                            worker.abandon()
                 raise
             got = waiter.result()
         if isinstance(got, _StartFailed):
@@ -599,12 +600,12 @@ class WorkerPool:
             if not _arrived(answered):
                 await self._retire(worker)
                 raise SourceError(too_slow) from None
-            answer = answered.result()  # it came as the limit struck: the worker went on
+            answer = answered.result()  # it came as the limit struck (and the worker went on)
         except BaseException:
             # Cancelled mid-call (the source deadline) or the channel broke: the worker may
             # still be busy with our call, and nobody would take its answer. Only killing it is
             # safe. (An answer that came as we were cancelled has let the worker go on.)
-            if not _arrived(answered):
+            if not _went_on(answered):
                 await self._retire(worker)
             raise
         finally:
@@ -649,6 +650,12 @@ def _arrived(answered: _Answer) -> bool:
     """Whether the answer came (rather than the worker's end); reading its outcome also tells
     asyncio that an error in it was seen."""
     return answered.done() and not answered.cancelled() and answered.exception() is None
+
+
+def _went_on(answered: _Answer) -> bool:
+    """Whether the answer came and the worker went on to serve the pool (it retires instead
+    after a "retire" answer: its memory ran out)."""
+    return _arrived(answered) and answered.result()[0] != "retire"
 
 
 def _unpack(answer: tuple[Any, ...]) -> Any:

@@ -202,6 +202,42 @@ def test_a_call_cancelled_once_handed_a_worker_costs_that_worker_not_the_next_ca
     assert again != before  # that worker was killed; this is a new one
 
 
+def test_a_call_cancelled_after_its_answer_came_leaves_its_worker_to_the_pool() -> None:
+    """The worker answered and went on before the call's task ran again: cancelling the call
+    then must not kill the worker, which is the pool's again (here idle: the next call gets
+    it). The event loop is held so that the hand-over and the answer fall in two turns of the
+    loop that come before the call's task runs again."""
+    from scrapers.worker import WorkerPool
+
+    async def main() -> tuple[int, int, bool]:
+        pool = WorkerPool(1, memory=256 * 1024 * 1024, answer_limit=1 << 20, grow_after=60)
+        loop = asyncio.get_running_loop()
+        try:
+            before = await pool.run(jobs.pid, (), {}, time_limit=60, too_slow="slow")
+            first = asyncio.create_task(
+                pool.run(jobs.nap, (0.2, "first"), {}, time_limit=60, too_slow="slow")
+            )
+            await asyncio.sleep(0.05)
+            quick = asyncio.create_task(pool.run(jobs.pid, (), {}, time_limit=60, too_slow="x"))
+            await asyncio.sleep(0.02)
+            # Due with the first answer in one turn, and run after it (timers come after I/O):
+            # the quick call is handed the worker, then the loop is held while it answers.
+            loop.call_later(0.1, time.sleep, 0.1)
+            time.sleep(0.25)
+            await first
+            quick.cancel()  # its answer has come; its task has not run since it was handed over
+            with contextlib.suppress(asyncio.CancelledError):
+                await quick
+            after = await pool.run(jobs.pid, (), {}, time_limit=60, too_slow="slow")
+            return before, after, quick.cancelled()
+        finally:
+            await pool.aclose()
+
+    before, after, cancelled = asyncio.run(main())
+    assert cancelled
+    assert after == before  # the same worker, alive
+
+
 def test_a_waiting_call_that_is_cancelled_gives_up_its_place_only() -> None:
     from scrapers.worker import WorkerPool
 
