@@ -106,23 +106,30 @@ def test_a_free_worker_goes_to_the_call_that_waited_longest() -> None:
     assert asyncio.run(main()) == ["started", "first", "early", "late"]
 
 
+def one_worker() -> Any:
+    """A pool of one worker that starts no second one: calls wait their turn."""
+    from scrapers.worker import WorkerPool
+
+    return WorkerPool(1, memory=256 * 1024 * 1024, answer_limit=1 << 20, grow_after=60)
+
+
+def call(pool: Any, func: Any, *args: Any, time_limit: float = 60, too_slow: str = "slow") -> Any:
+    """`pool.run(func, args)` as a task."""
+    return asyncio.create_task(pool.run(func, args, {}, time_limit=time_limit, too_slow=too_slow))
+
+
 def test_a_free_worker_starts_the_waiting_call_while_the_event_loop_is_busy() -> None:
     """The call is written to the worker as the worker comes free, not when the waiting call's
     task next runs: in a refresh the event loop may first run other downloads and store a
     batch, and the worker would sit idle meanwhile."""
-    from scrapers.worker import WorkerPool
 
     async def main() -> float:
-        pool = WorkerPool(1, memory=256 * 1024 * 1024, answer_limit=1 << 20, grow_after=60)
+        pool = one_worker()
         try:
-            await pool.run(jobs.nap, (0.0, "up"), {}, time_limit=60, too_slow="slow")
-            first = asyncio.create_task(
-                pool.run(jobs.nap, (0.3, "first"), {}, time_limit=60, too_slow="slow")
-            )
+            await call(pool, jobs.nap, 0.0, "up")
+            first = call(pool, jobs.nap, 0.3, "first")
             await asyncio.sleep(0.05)
-            waiting = asyncio.create_task(
-                pool.run(jobs.clock, ("waiting",), {}, time_limit=60, too_slow="slow")
-            )
+            waiting = call(pool, jobs.clock, "waiting")
             await asyncio.sleep(0.05)
             assert await first == "first"
             busy_from = time.time()
@@ -141,19 +148,14 @@ def test_an_answer_that_comes_as_the_time_limit_strikes_counts_and_keeps_its_wor
     """The answer and the time limit fall due in one turn of the event loop (held here by a
     blocking sleep): the answer is taken, and the worker, which has gone on to the waiting call
     already, is not killed under that call."""
-    from scrapers.worker import WorkerPool
 
     async def main() -> list[str]:
-        pool = WorkerPool(1, memory=256 * 1024 * 1024, answer_limit=1 << 20, grow_after=60)
+        pool = one_worker()
         try:
-            await pool.run(jobs.nap, (0.0, "up"), {}, time_limit=60, too_slow="slow")
-            racing = asyncio.create_task(
-                pool.run(jobs.nap, (0.2, "in time"), {}, time_limit=0.4, too_slow="too slow")
-            )
+            await call(pool, jobs.nap, 0.0, "up")
+            racing = call(pool, jobs.nap, 0.2, "in time", time_limit=0.4, too_slow="too slow")
             await asyncio.sleep(0.05)
-            waiting = asyncio.create_task(
-                pool.run(jobs.nap, (0.0, "next"), {}, time_limit=60, too_slow="slow")
-            )
+            waiting = call(pool, jobs.nap, 0.0, "next")
             await asyncio.sleep(0.05)
             time.sleep(0.6)  # the answer (at 0.2 s) and the limit (at 0.4 s) are both due now
             got = []
@@ -172,26 +174,21 @@ def test_an_answer_that_comes_as_the_time_limit_strikes_counts_and_keeps_its_wor
 def test_a_call_cancelled_once_handed_a_worker_costs_that_worker_not_the_next_call() -> None:
     """Its work is already on the way to the worker, whose answer would then reach the next
     call: the worker is killed instead, and the next call gets a new one."""
-    from scrapers.worker import WorkerPool
 
     async def main() -> tuple[str, bool, int, int]:
-        pool = WorkerPool(1, memory=256 * 1024 * 1024, answer_limit=1 << 20, grow_after=60)
+        pool = one_worker()
         try:
-            before = await pool.run(jobs.pid, (), {}, time_limit=60, too_slow="slow")
-            first = asyncio.create_task(
-                pool.run(jobs.nap, (0.3, "first"), {}, time_limit=60, too_slow="slow")
-            )
+            before = await call(pool, jobs.pid)
+            first = call(pool, jobs.nap, 0.3, "first")
             await asyncio.sleep(0.05)
-            handed = asyncio.create_task(
-                pool.run(jobs.nap, (0.2, "handed"), {}, time_limit=60, too_slow="slow")
-            )
+            handed = call(pool, jobs.nap, 0.2, "handed")
             await asyncio.sleep(0.05)
             await first  # `handed` has the worker now, but its task has not run since
             handed.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await handed
-            after = await pool.run(jobs.nap, (0.0, "after"), {}, time_limit=60, too_slow="x")
-            again = await pool.run(jobs.pid, (), {}, time_limit=60, too_slow="slow")
+            after = await call(pool, jobs.nap, 0.0, "after", too_slow="x")
+            again = await call(pool, jobs.pid)
             return after, handed.cancelled(), before, again
         finally:
             await pool.aclose()
@@ -207,18 +204,15 @@ def test_a_call_cancelled_after_its_answer_came_leaves_its_worker_to_the_pool() 
     then must not kill the worker, which is the pool's again (here idle: the next call gets
     it). The event loop is held so that the hand-over and the answer fall in two turns of the
     loop that come before the call's task runs again."""
-    from scrapers.worker import WorkerPool
 
     async def main() -> tuple[int, int, bool]:
-        pool = WorkerPool(1, memory=256 * 1024 * 1024, answer_limit=1 << 20, grow_after=60)
+        pool = one_worker()
         loop = asyncio.get_running_loop()
         try:
-            before = await pool.run(jobs.pid, (), {}, time_limit=60, too_slow="slow")
-            first = asyncio.create_task(
-                pool.run(jobs.nap, (0.2, "first"), {}, time_limit=60, too_slow="slow")
-            )
+            before = await call(pool, jobs.pid)
+            first = call(pool, jobs.nap, 0.2, "first")
             await asyncio.sleep(0.05)
-            quick = asyncio.create_task(pool.run(jobs.pid, (), {}, time_limit=60, too_slow="x"))
+            quick = call(pool, jobs.pid, too_slow="x")
             await asyncio.sleep(0.02)
             # Due with the first answer in one turn, and run after it (timers come after I/O):
             # the quick call is handed the worker, then the loop is held while it answers.
@@ -228,7 +222,7 @@ def test_a_call_cancelled_after_its_answer_came_leaves_its_worker_to_the_pool() 
             quick.cancel()  # its answer has come; its task has not run since it was handed over
             with contextlib.suppress(asyncio.CancelledError):
                 await quick
-            after = await pool.run(jobs.pid, (), {}, time_limit=60, too_slow="slow")
+            after = await call(pool, jobs.pid)
             return before, after, quick.cancelled()
         finally:
             await pool.aclose()
