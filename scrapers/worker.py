@@ -158,13 +158,7 @@ class _Zygote:
         """The next answer; what arrived after it (the server answers a request sent before it
         was ready right after its READY) stays for the next call."""
         loop = asyncio.get_running_loop()
-        data = self._unread
-        while True:
-            if len(data) >= HEADER.size:
-                (size,) = HEADER.unpack_from(data)
-                if len(data) >= HEADER.size + size:
-                    self._unread = data[HEADER.size + size :]
-                    return bytes(data[HEADER.size : HEADER.size + size])
+        while (frame := _take_frame(self._unread)) is None:
             try:
                 chunk = await loop.sock_recv(self.control, 1 << 16)
             except OSError:
@@ -172,7 +166,8 @@ class _Zygote:
             if not chunk:
                 self.dead = True
                 raise SourceError("parser processes ended unexpectedly")
-            data += chunk
+            self._unread += chunk
+        return frame
 
     async def _request(self, body: bytes, fd: int | None = None) -> bytes:
         """Send one request and return its answer (shielded by the callers: a request broken
@@ -251,6 +246,19 @@ class _Zygote:
             await asyncio.sleep(0.002)
 
 
+def _take_frame(data: bytearray) -> bytes | None:
+    """The first whole length-prefixed frame in `data`, taken off it; None until it has all
+    arrived (what follows it stays in `data`)."""
+    if len(data) < HEADER.size:
+        return None
+    (size,) = HEADER.unpack_from(data)
+    if len(data) < HEADER.size + size:
+        return None
+    frame = bytes(data[HEADER.size : HEADER.size + size])
+    del data[: HEADER.size + size]
+    return frame
+
+
 def _hang_up(forking: asyncio.Future[tuple[int, socket.socket]]) -> None:
     """A worker forked for a caller that has gone: closing its channel ends it."""
     if not forking.cancelled() and forking.exception() is None:
@@ -292,17 +300,13 @@ class _Channel(asyncio.Protocol):
         if self._broken:
             return
         self._data += data
-        if len(self._data) < HEADER.size:
-            return
-        (size,) = HEADER.unpack_from(self._data)
-        if size > self._limit:
+        if len(self._data) >= HEADER.size and HEADER.unpack_from(self._data)[0] > self._limit:
             self._broken = True  # the caller kills the worker; nothing more is read
             self._fail(SourceError(f"parser answer larger than {describe_mb(self._limit)}"))
             return
-        if len(self._data) < HEADER.size + size:
+        payload = _take_frame(self._data)
+        if payload is None:
             return
-        payload = self._data[HEADER.size : HEADER.size + size]
-        del self._data[: HEADER.size + size]
         waiter, then = self._waiter, self._then
         self._waiter = self._then = None
         if waiter is None or waiter.done():
